@@ -1,0 +1,39 @@
+# The two set-up commands of the README: `make book` and `make test`.
+# Both create .venv (Python 3.11+, packages from PyPI) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED_DATA ?= $(abspath ../shared/data)
+export CLUSTUTILS_DATA ?= $(SHARED_DATA)
+
+.PHONY: book test unit notebooks nbval sync env clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+## Build the book into _build/html (results table regenerated first; warnings are errors).
+book: $(STAMP)
+	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+## Run every test: unit tests, notebooks in the smoke profile, nbval, pairing check.
+test: unit notebooks nbval
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+notebooks: $(STAMP)
+	CLUSTUTILS_PROFILE=smoke $(BIN)/clustutils run all --profile smoke --output _build/smoke --timings _build/smoke/timings.json
+
+nbval: $(STAMP)
+	CLUSTUTILS_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks/*.ipynb
+
+clean:
+	rm -rf _build

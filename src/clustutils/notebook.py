@@ -1,0 +1,71 @@
+"""What every notebook does first: check its parameters, choose the device, seed, print provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import results
+from .data import data_root
+from .plotting import FigureSaver, use_style
+from .train import device_name, get_device, seed_everything
+
+__all__ = ["Run", "start"]
+
+ENV_PROFILE = "CLUSTUTILS_PROFILE"
+
+
+@dataclass
+class Run:
+    """A notebook run: its profile, seed, device and where its outputs go."""
+
+    notebook: str
+    profile: str
+    seed: int
+    device: torch.device
+    data_root: Path
+    figures: FigureSaver = field(repr=False)
+
+    def pick(self, *, smoke, cpu, full):
+        """The value for this run's profile, e.g. ``run.pick(smoke=2, cpu=20, full=400)`` epochs."""
+        return {"smoke": smoke, "cpu": cpu, "full": full}[self.profile]
+
+    def record(self, experiment: str, dataset: str, metric: str, value: float, **kwargs) -> dict:
+        """Record a result with this run's provenance (see :func:`clustutils.results.record`)."""
+        kwargs.setdefault("seeds", [self.seed])
+        return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
+                              device=device_name(self.device), **kwargs)
+
+    def savefig(self, fig, name: str):
+        """Write ``fig`` to ``figures/<notebook>/<name>.png|pdf`` when ``save_figures`` is on."""
+        return self.figures.save(fig, name)
+
+    def provenance(self) -> str:
+        """One line naming what produced this notebook's outputs."""
+        date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed} | "
+                f"commit {results.git_commit()} | {date} | torch {torch.__version__} | python {platform.python_version()}")
+
+
+def start(notebook: str, profile: str, seed: int = 0, device: str | None = None, data_root_dir=None,
+          save_figures: bool = False) -> Run:
+    """Validate a notebook's parameters and set up its run.
+
+    Raises ``ValueError`` for an unknown profile (listing the valid ones) or a
+    negative seed.  Chooses the device (CUDA if present, else CPU, with a note),
+    seeds Python/NumPy/torch, applies the figure style and prints the provenance line.
+    """
+    if profile not in results.PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(results.PROFILES)} (or set ${ENV_PROFILE}); got {profile!r}")
+    if int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    run = Run(notebook, profile, int(seed), get_device(device), data_root(data_root_dir),
+              FigureSaver(notebook, save_figures))
+    seed_everything(run.seed)
+    use_style()
+    print(run.provenance())
+    return run

@@ -1,0 +1,211 @@
+"""The results registry: every number a notebook reports, with its provenance.
+
+Each notebook records its results into ``results/<profile>/<notebook>.json``
+(written atomically).  An entry is keyed by (experiment, dataset, metric) and
+holds the value, its std and number of runs where applicable, the paper's value,
+the profile, device, seeds, git commit and date.  A rerun that replaces an
+entry prints what it replaces and keeps the old entry in ``history``.
+
+The paper's values live in ``paper_values.csv`` beside this module: one row per
+published number that the book reproduces.  :func:`table` joins both, so rows
+without a run yet show "not yet run".  ``smoke`` results never reach the book.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["PROFILES", "BOOK_PROFILES", "project_root", "git_commit", "paper_values", "record", "load_results", "table", "format_table"]
+
+PROFILES = ("smoke", "cpu", "full")
+BOOK_PROFILES = ("full", "cpu")  # shown in the book, best first
+PERCENT_METRICS = {"acc", "majority_acc", "nmi", "ari", "f1", "pixel_acc", "iou", "dice", "test_error", "error"}
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The book's root folder (the one holding ``_toc.yml``), searched upwards from ``start`` or the cwd.
+
+    ``$CLUSTUTILS_ROOT`` overrides; outside a checkout the cwd is used.
+    """
+    if os.environ.get("CLUSTUTILS_ROOT"):
+        return Path(os.environ["CLUSTUTILS_ROOT"])
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    return here
+
+
+def git_commit(root: str | os.PathLike | None = None) -> str:
+    """Short commit hash of the checkout, with ``+dirty`` when there are uncommitted changes; ``unknown`` outside git."""
+    cwd = Path(root or project_root())
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def paper_values() -> list[dict]:
+    """Rows of ``paper_values.csv``: notebook, experiment, dataset, metric, paper_value, paper_std, source."""
+    text = resources.files("clustutils").joinpath("paper_values.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    for row in rows:
+        for key in ("paper_value", "paper_std"):
+            row[key] = float(row[key]) if row.get(key) else None
+    return rows
+
+
+def _paper_lookup(notebook, experiment, dataset, metric):
+    for row in paper_values():
+        if (row["notebook"], row["experiment"], row["dataset"], row["metric"]) == (notebook, experiment, dataset, metric):
+            return row["paper_value"]
+    return None
+
+
+def _results_file(profile: str, notebook: str, root) -> Path:
+    return Path(root or project_root()) / "results" / profile / f"{notebook}.json"
+
+
+def _write_atomic(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(payload, tmp, indent=1, sort_keys=True)
+        tmp.write("\n")
+    os.replace(tmp.name, path)
+
+
+def record(
+    notebook: str,
+    experiment: str,
+    dataset: str,
+    metric: str,
+    value: float,
+    *,
+    profile: str,
+    device: str,
+    seeds,
+    std: float | None = None,
+    runs: int | None = None,
+    paper: float | None = None,
+    note: str = "",
+    root: str | os.PathLike | None = None,
+) -> dict:
+    """Record one result; return the stored entry.
+
+    ``value`` (and ``std``) are fractions for the metrics in ``PERCENT_METRICS``.
+    ``paper`` defaults to the matching row of ``paper_values.csv``.  ``note`` states
+    deviations (a stand-in dataset, fewer epochs).  Replacing an existing entry
+    prints the old and new value and keeps the old one in the entry's history.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
+    seeds = [int(s) for s in (seeds if isinstance(seeds, (list, tuple)) else [seeds])]
+    entry = {
+        "experiment": experiment,
+        "dataset": dataset,
+        "metric": metric,
+        "value": float(value),
+        "std": None if std is None else float(std),
+        "runs": int(runs if runs is not None else len(seeds)),
+        "paper": paper if paper is not None else _paper_lookup(notebook, experiment, dataset, metric),
+        "profile": profile,
+        "device": device,
+        "seeds": seeds,
+        "commit": git_commit(root),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "note": note,
+    }
+    path = _results_file(profile, notebook, root)
+    payload = json.loads(path.read_text()) if path.is_file() else {"notebook": notebook, "profile": profile, "entries": []}
+    key = (experiment, dataset, metric)
+    kept = []
+    for old in payload["entries"]:
+        if (old["experiment"], old["dataset"], old["metric"]) == key:
+            history = old.pop("history", [])
+            entry["history"] = (history + [old])[-10:]
+            if old["value"] != entry["value"] or old["runs"] > entry["runs"]:
+                print(f"results: {notebook}/{experiment}/{dataset}/{metric} ({profile}): replacing {old['value']:.4g} "
+                      f"({old['runs']} runs, {old['device']}, {old['commit']}, {old['date']}) by {entry['value']:.4g} "
+                      f"({entry['runs']} runs); the old entry stays in its history.")
+        else:
+            kept.append(old)
+    payload["entries"] = kept + [entry]
+    _write_atomic(path, payload)
+    return entry
+
+
+def load_results(profile: str, root: str | os.PathLike | None = None) -> list[dict]:
+    """All entries recorded under ``profile``, each with its ``notebook``."""
+    folder = Path(root or project_root()) / "results" / profile
+    entries = []
+    for path in sorted(folder.glob("*.json")):
+        payload = json.loads(path.read_text())
+        entries += [{**e, "notebook": payload["notebook"]} for e in payload["entries"]]
+    return entries
+
+
+def table(root: str | os.PathLike | None = None, profiles=BOOK_PROFILES) -> list[dict]:
+    """Paper-vs-ours rows: every paper value and every recorded result, one row per profile run.
+
+    Rows with no result in ``profiles`` carry ``ours=None`` ("not yet run").
+    """
+    rows, seen = [], set()
+    recorded = {p: {(e["notebook"], e["experiment"], e["dataset"], e["metric"]): e for e in load_results(p, root)} for p in profiles}
+    keys = [(r["notebook"], r["experiment"], r["dataset"], r["metric"]) for r in paper_values()]
+    for p in profiles:
+        keys += [k for k in recorded[p] if k not in keys]
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        paper = next((r for r in paper_values() if (r["notebook"], r["experiment"], r["dataset"], r["metric"]) == key), None)
+        base = dict(zip(("notebook", "experiment", "dataset", "metric"), key))
+        base.update(paper=paper["paper_value"] if paper else None, paper_std=paper["paper_std"] if paper else None,
+                    source=paper["source"] if paper else "")
+        runs = [recorded[p][key] for p in profiles if key in recorded[p]]
+        if not runs:
+            rows.append({**base, "ours": None})
+        for entry in runs:
+            if base["paper"] is None and entry.get("paper") is not None:
+                base["paper"] = entry["paper"]
+            rows.append({**base, "ours": entry})
+    return rows
+
+
+def _fmt(metric: str, value, std=None) -> str:
+    if value is None:
+        return "—"
+    scale, digits = (100.0, 2) if metric in PERCENT_METRICS else (1.0, 4)
+    text = f"{value * scale:.{digits}f}"
+    return text + (f" ± {std * scale:.{digits}f}" if std is not None else "")
+
+
+def format_table(rows: list[dict], markdown: bool = False) -> str:
+    """Render :func:`table` rows as aligned text or as a Markdown table (values in % for rate metrics)."""
+    header = ["Notebook", "Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit", "Note"]
+    lines = []
+    for r in rows:
+        e = r["ours"]
+        lines.append([
+            r["notebook"], r["experiment"], r["dataset"], r["metric"], _fmt(r["metric"], r["paper"], r["paper_std"]),
+            _fmt(r["metric"], e["value"], e["std"]) if e else "not yet run",
+            str(e["runs"]) if e else "", e["profile"] if e else "", e["device"] if e else "",
+            e["commit"] if e else "", (e.get("note") or "") if e else "",
+        ])
+    if markdown:
+        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(esc(c) for c in line) + " |" for line in lines]
+        return "\n".join(out) + "\n"
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in lines]) + "\n"

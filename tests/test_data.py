@@ -1,0 +1,206 @@
+import bz2
+import gzip
+import hashlib
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.io import savemat
+
+from clustutils import data
+from clustutils.data import CorruptDatasetError, DatasetNotFoundError, load
+
+
+# ---------------------------------------------------------------- real data in ../shared/data
+
+def test_mnist_test_split_from_shared_data(shared_data):
+    ds = load("mnist", "test", root=shared_data)
+    assert ds.images.shape == (10000, 28, 28) and ds.images.dtype == np.uint8
+    assert ds.labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert np.bincount(ds.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_mnist_all_concatenates_train_then_test(shared_data):
+    ds = load("mnist", "all", root=shared_data)
+    assert len(ds) == 70000
+    assert ds.labels[-5:].tolist() == load("mnist", "test", root=shared_data).labels[-5:].tolist()
+    x = ds.features()
+    assert x.shape == (70000, 784) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() == 1.0
+
+
+def test_data_root_from_environment(shared_data, monkeypatch):
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
+    assert data.data_root() == shared_data
+    assert len(load("mnist", "test")) == 10000
+
+
+def test_usps_official_counts_and_pixel_range(shared_data):
+    train, test = load("usps", "train", root=shared_data), load("usps", "test", root=shared_data)
+    assert train.images.shape == (7291, 16, 16) and len(test) == 2007
+    assert train.images.min() == 0 and train.images.max() == 255
+    assert np.bincount(test.labels).tolist() == [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
+
+
+def test_flowers17_masks_are_binary_with_ignore(shared_data):
+    ds = load("flowers17_seg", root=shared_data, image_size=64)
+    assert ds.images.shape == (846, 64, 64, 3) and ds.masks.shape == (846, 64, 64)
+    assert set(np.unique(ds.masks).tolist()) == {0, 1, data.IGNORE}
+    numbers = ds.info["image_numbers"]
+    assert (ds.labels == (numbers - 1) // 80).all() and ds.labels.max() == 16
+
+
+def test_tensors_are_channel_first(shared_data):
+    x, y = load("usps", "test", root=shared_data).tensors()
+    assert tuple(x.shape) == (2007, 1, 16, 16) and float(x.max()) == 1.0 and len(y) == 2007
+
+
+# ---------------------------------------------------------------- errors users see
+
+def test_unknown_name_and_split_list_valid_ones():
+    with pytest.raises(ValueError, match="valid names: mnist, fashion_mnist"):
+        load("cifar11", "train")
+    with pytest.raises(ValueError, match="valid splits: train, test, all"):
+        load("mnist", "validation")
+    with pytest.raises(ValueError, match="valid splits: all"):
+        load("digits", "train")
+
+
+def test_offline_empty_root_fails_fast_naming_files(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(DatasetNotFoundError) as err:
+        load("mnist", "test", root=tmp_path)
+    assert time.perf_counter() - start < 5
+    message = str(err.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert "t10k-images-idx3-ubyte.gz" in message and "t10k-labels-idx1-ubyte.gz" in message
+
+
+def test_download_false_names_files(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="usps.t.bz2"):
+        load("usps", "test", root=tmp_path, download=False)
+
+
+def test_truncated_gzip_is_an_error(shared_data, tmp_path):
+    folder = tmp_path / "MNIST" / "raw"
+    shutil.copytree(shared_data / "MNIST" / "raw", folder)
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[: 100_000])
+    with pytest.raises(CorruptDatasetError, match="not a complete gzip"):
+        load("mnist", "test", root=tmp_path)
+
+
+def test_modified_mnist_content_fails_checksum(shared_data, tmp_path):
+    folder = tmp_path / "MNIST" / "raw"
+    shutil.copytree(shared_data / "MNIST" / "raw", folder)
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(CorruptDatasetError, match="MD5"):
+        load("mnist", "test", root=tmp_path)
+
+
+def test_truncated_usps_is_an_error(shared_data, tmp_path):
+    (tmp_path / "USPS").mkdir()
+    lines = bz2.decompress((shared_data / "USPS" / "usps.t.bz2").read_bytes()).splitlines(keepends=True)
+    (tmp_path / "USPS" / "usps.t.bz2").write_bytes(bz2.compress(b"".join(lines[:-10])))
+    with pytest.raises(CorruptDatasetError, match="class counts"):
+        load("usps", "test", root=tmp_path)
+
+
+# ---------------------------------------------------------------- downloads (file:// sources)
+
+def test_download_verifies_checksum(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"payload")
+    good = data._Remote("f.bin", (source.as_uri(),), hashlib.md5(b"payload").hexdigest())
+    data._download(good, tmp_path / "out" / "f.bin")
+    assert (tmp_path / "out" / "f.bin").read_bytes() == b"payload"
+    bad = data._Remote("g.bin", (source.as_uri(),), "0" * 32)
+    with pytest.raises(OSError, match="checksum mismatch"):
+        data._download(bad, tmp_path / "out" / "g.bin")
+    assert not (tmp_path / "out" / "g.bin").exists()
+
+
+# ---------------------------------------------------------------- loaders tested on fixture files
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def test_fashion_mnist_fixture(tmp_path, monkeypatch):
+    monkeypatch.setitem(data._IDX_SIZES, "test", 12)
+    folder = tmp_path / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True)
+    images = np.arange(12 * 28 * 28).reshape(12, 28, 28) % 256
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images)))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(12) % 10)))
+    ds = load("fashion_mnist", "test", root=tmp_path)
+    assert (ds.images == images).all() and ds.labels.tolist() == (np.arange(12) % 10).tolist()
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(11) % 10)))
+    with pytest.raises(CorruptDatasetError, match="expected 12"):
+        load("fashion_mnist", "test", root=tmp_path)
+
+
+def test_svhn_fixture_maps_label_10_to_0(tmp_path, monkeypatch):
+    monkeypatch.setitem(data._SVHN, "test", ("test_32x32.mat", None, 5))
+    (tmp_path / "SVHN").mkdir()
+    x = np.random.default_rng(0).integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
+    savemat(tmp_path / "SVHN" / "test_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [10], [9]])})
+    ds = load("svhn", "test", root=tmp_path)
+    assert ds.images.shape == (5, 32, 32, 3) and (ds.images[1] == x[..., 1]).all()
+    assert ds.labels.tolist() == [0, 1, 2, 0, 9]
+
+
+def test_digits_scaled_to_bytes():
+    ds = load("digits")
+    assert ds.images.shape == (1797, 8, 8) and ds.images.max() == 255 and len(set(ds.labels)) == 10
+
+
+def test_flowers102_fixture(tmp_path):
+    folder = tmp_path / "flowers-102"
+    (folder / "jpg").mkdir(parents=True)
+    (folder / "segmim").mkdir()
+    savemat(folder / "imagelabels.mat", {"labels": np.array([[5, 7, 7, 1]])})
+    savemat(folder / "setid.mat", {"trnid": np.array([[1, 3]]), "valid": np.array([[2]]), "tstid": np.array([[4]])})
+    for i in range(1, 5):
+        Image.fromarray(np.full((40, 60, 3), 120, np.uint8)).save(folder / "jpg" / f"image_{i:05d}.jpg")
+        seg = np.zeros((40, 60, 3), np.uint8)
+        seg[..., 2] = 254  # blue background
+        seg[10:30, 20:40] = (200, 40, 90)  # the flower
+        Image.fromarray(seg).save(folder / "segmim" / f"segmim_{i:05d}.jpg", quality=95)
+    train = data.load("flowers102_seg", "train", root=tmp_path, image_size=32)
+    assert train.labels.tolist() == [4, 6] and train.images.shape == (2, 32, 32, 3)
+    assert train.masks[0, 16, 16] == 1 and train.masks[0, 2, 2] == 0
+    assert len(data.load("flowers102_seg", "all", root=tmp_path, image_size=32)) == 4
+    (folder / "segmim" / "segmim_00004.jpg").unlink()
+    with pytest.raises(DatasetNotFoundError, match="segmim_00004.jpg"):
+        data.load("flowers102_seg", "test", root=tmp_path)
+
+
+def _idc_patch(folder, patient, x, y, label, size=(50, 50)):
+    path = folder / str(patient) / str(label) / f"{patient}_idx5_x{x}_y{y}_class{label}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full(size + (3,), 100 + label, np.uint8)).save(path)
+
+
+def test_idc_fixture_labels_groups_and_padding(tmp_path):
+    folder = tmp_path / "IDC"
+    _idc_patch(folder, 8863, 1, 1, 0)
+    _idc_patch(folder, 8863, 51, 1, 1, size=(30, 50))
+    _idc_patch(folder, 10253, 1, 51, 1)
+    with pytest.raises(CorruptDatasetError, match="expected 277524"):
+        load("idc", root=tmp_path)
+    ds = load("idc", root=tmp_path, strict=False)
+    assert ds.images.shape == (3, 50, 50, 3)
+    assert sorted(zip(ds.groups.tolist(), ds.labels.tolist())) == [(8863, 0), (8863, 1), (10253, 1)]
+    padded = ds.images[(ds.groups == 8863) & (ds.labels == 1)][0]
+    assert (padded[29, :, 0] == 101).all() and (padded[30:, :, :] == 255).all()
+
+
+def test_idc_absent_explains_kaggle_layout(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="Kaggle"):
+        load("idc", root=tmp_path)

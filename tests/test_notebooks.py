@@ -1,0 +1,50 @@
+"""The paired notebooks: text source and .ipynb in sync, listed in the book, following the conventions."""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def _cells(notebook):
+    return [(c.cell_type, c.source.strip()) for c in notebook.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def test_there_are_notebooks():
+    assert SOURCES, "no notebooks/NN_name.py found"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_text_source_and_ipynb_are_in_sync(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.is_file(), f"{paired.name} is missing: run `clustutils run {source.stem[:2]} --profile cpu`"
+    text, executed = jupytext.read(source), nbformat.read(paired, as_version=4)
+    assert _cells(text) == _cells(executed), (
+        f"{source.name} and {paired.name} differ: re-execute with `clustutils run {source.stem[:2]} --profile cpu` "
+        f"(or `jupytext --sync {source}` for text-only edits)")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_conventions(source):
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert 'os.environ.get("CLUSTUTILS_PROFILE"' in code[0].source
+    assert notebook.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    outputs = "".join(o.get("text", "") for c in code for o in c.get("outputs", []))
+    assert f"notebook {source.stem} | profile " in outputs, "the executed notebook must print its provenance line"
+    assert "profile smoke" not in outputs, "committed outputs must come from a cpu or full run"
+    for cell in code:
+        if "plt.show()" in cell.source or "plt.subplots" in cell.source:
+            assert cell.metadata.get("mystnb", {}).get("figure", {}).get("caption"), f"figure without caption:\n{cell.source}"
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = {ch["file"] for part in toc["parts"] for ch in part["chapters"]}
+    assert {f"notebooks/{s.stem}" for s in SOURCES} <= files

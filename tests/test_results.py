@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from clustutils import results
+
+
+def _record(root, value, runs=None, **kw):
+    return results.record("03_gar_acol", "gar_acol", "mnist", "acc", value, profile=kw.pop("profile", "cpu"),
+                          device="cpu", seeds=[0, 1, 2][: runs or 3], std=0.01, root=root, **kw)
+
+
+def test_record_writes_provenance_and_paper_value(tmp_path):
+    entry = _record(tmp_path, 0.95)
+    stored = json.loads((tmp_path / "results" / "cpu" / "03_gar_acol.json").read_text())
+    assert stored["entries"] == [entry]
+    assert entry["runs"] == 3 and entry["seeds"] == [0, 1, 2] and entry["device"] == "cpu"
+    assert entry["commit"] and entry["date"].endswith("Z")
+    paper = {(r["notebook"], r["experiment"], r["dataset"], r["metric"]): r["paper_value"] for r in results.paper_values()}
+    assert entry["paper"] == paper.get(("03_gar_acol", "gar_acol", "mnist", "acc"))
+
+
+def test_rerun_replaces_loudly_and_keeps_history(tmp_path, capsys):
+    _record(tmp_path, 0.95)
+    _record(tmp_path, 0.90, runs=1)
+    assert "replacing 0.95" in capsys.readouterr().out
+    (entry,) = results.load_results("cpu", tmp_path)
+    assert entry["value"] == 0.90 and entry["history"][0]["value"] == 0.95
+
+
+def test_bad_profile_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        _record(tmp_path, 0.5, profile="gpu")
+
+
+def test_table_shows_not_yet_run_and_skips_smoke(tmp_path):
+    _record(tmp_path, 0.5, profile="smoke")
+    rows = results.table(tmp_path)
+    assert len(rows) == len(results.paper_values()) and all(r["ours"] is None for r in rows)
+    assert "not yet run" in results.format_table(rows)
+    _record(tmp_path, 0.97)
+    _record(tmp_path, 0.98, profile="full")
+    text = results.format_table(results.table(tmp_path), markdown=True)
+    ours = [line for line in text.splitlines() if "| gar_acol | mnist | acc |" in line]
+    assert len(ours) == 2 and "98.00 ± 1.00" in ours[0] and "| full |" in ours[0] and "| cpu |" in ours[1]
+
+
+def test_extra_results_without_paper_value_still_listed(tmp_path):
+    results.record("02_autoencoder_energy", "jacobian_asymmetry", "toy", "ratio", 0.0, profile="cpu", device="cpu",
+                   seeds=0, root=tmp_path)
+    row = [r for r in results.table(tmp_path) if r["experiment"] == "jacobian_asymmetry"][0]
+    assert row["paper"] is None and "0.0000" in results.format_table([row])
+
+
+def test_paper_values_catalogue_is_well_formed():
+    rows = results.paper_values()
+    keys = [(r["notebook"], r["experiment"], r["dataset"], r["metric"]) for r in rows]
+    assert rows and len(keys) == len(set(keys))
+    for r in rows:
+        assert r["notebook"][:2] in {"01", "02", "03", "04", "05"} and r["source"]
+        if r["metric"] in results.PERCENT_METRICS:
+            assert 0 <= r["paper_value"] <= 1, r
