@@ -21,7 +21,7 @@ env: $(STAMP)
 ## Build the book into _build/html (results table regenerated first; warnings are errors).
 book: $(STAMP)
 	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 ## Run every test: unit tests, notebooks in the smoke profile, nbval, pairing check.
 test: unit notebooks nbval

@@ -57,7 +57,9 @@ def contenders(x, restarts):
         import faiss
 
         def run_faiss():
-            model = faiss.Kmeans(x.shape[1], K, niter=300, nredo=restarts, seed=0, verbose=False)
+            # faiss trains on 256 points per centroid by default; use every point, as scikit-learn does.
+            model = faiss.Kmeans(x.shape[1], K, niter=300, nredo=restarts, seed=0, verbose=False,
+                                 max_points_per_centroid=len(x) // K + 1)
             model.train(np.ascontiguousarray(x))
             _, index = model.index.search(np.ascontiguousarray(x), 1)
             return ((x - model.centroids[index[:, 0]]) ** 2).sum()

@@ -2,8 +2,8 @@
 
 Files live under one data root: the ``root`` argument, else the environment
 variable ``CLUSTUTILS_DATA``, else ``$XDG_CACHE_HOME/clustutils/data``
-(``~/.cache/clustutils/data``).  The folder layouts are the ones torchvision
-downloads, so an existing torchvision data folder works as it is.
+(``~/.cache/clustutils/data``).  Files have the names and formats torchvision
+downloads (MNIST and Fashion-MNIST also its folders, ``MNIST/raw``, ``FashionMNIST/raw``).
 
 Missing files are downloaded where a public source with a known checksum
 exists, and verified before use.  Offline, or for datasets that cannot be

@@ -128,7 +128,7 @@ def iou(pred, target, ignore: int | None = 255) -> float:
 
 
 def dice(pred, target, ignore: int | None = 255) -> float:
-    """Dice coefficient 2|P∩T| / (|P| + |T|) of the foreground; 1 if both empty."""
+    """Dice coefficient ``2 |P & T| / (|P| + |T|)`` of the foreground; 1 if both empty."""
     p, t = _mask_pair(pred, target, ignore)
     total = p.sum() + t.sum()
     return float(2 * np.logical_and(p, t).sum() / total) if total else 1.0

@@ -1,0 +1,51 @@
+"""Write the Performance page's tables from the benchmark results.
+
+Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``) and
+``benchmarks/results/notebooks_smoke.json`` (from ``clustutils run all --profile smoke
+--output _build/smoke --timings benchmarks/results/notebooks_smoke.json``) and writes
+``book/_generated/performance_tables.md``, which ``book/performance.md`` includes.
+"""
+
+import json
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def kmeans_table(data: dict) -> list[str]:
+    lines = [f"Measured {data['date']} on: {data['machine']}.", "",
+             "| data | restarts | method | wall time (s) | time / scikit-learn | inertia / scikit-learn |",
+             "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        if "skipped" in r:
+            lines.append(f"| {r['data']} | {r['restarts']} | not run | {r['skipped']} | | |")
+        else:
+            lines.append(f"| {r['data']} | {r['restarts']} | {r['method']} | {r['seconds']:.2f} | "
+                         f"{r['time_ratio']:.2f} | {r['inertia_ratio']:.4f} |")
+    return lines
+
+
+def notebook_table(data: dict) -> list[str]:
+    lines = [f"Profile `{data['profile']}`, measured on: {data.get('machine', platform.machine())}.", "",
+             "| notebook | wall time (s) |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in data["seconds"].items()]
+    return lines
+
+
+def main():
+    out = ["## k-means", ""]
+    kmeans = RESULTS / "kmeans.json"
+    out += kmeans_table(json.loads(kmeans.read_text())) if kmeans.is_file() else ["Not yet measured."]
+    out += ["", "## Notebooks in the smoke profile", ""]
+    notebooks = RESULTS / "notebooks_smoke.json"
+    out += notebook_table(json.loads(notebooks.read_text())) if notebooks.is_file() else ["Not yet measured."]
+    target = ROOT / "book" / "_generated" / "performance_tables.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(out) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
