@@ -60,3 +60,23 @@ def test_paper_values_catalogue_is_well_formed():
         assert r["notebook"][:2] in {"01", "02", "03", "04", "05"} and r["source"]
         if r["metric"] in results.PERCENT_METRICS:
             assert 0 <= r["paper_value"] <= 1, r
+
+
+def test_git_commit_marks_code_changes_but_not_executed_notebooks(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "nb.ipynb").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = results.git_commit(tmp_path)
+    assert clean != "unknown" and not clean.endswith("+dirty")
+    (tmp_path / "nb.ipynb").write_text('{"executed": true}\n')
+    assert results.git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert results.git_commit(tmp_path) == clean + "+dirty"
+    assert results.git_commit(tmp_path / "not-a-repo-subfolder-that-does-not-exist") == "unknown"

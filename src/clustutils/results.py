@@ -44,11 +44,16 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
 
 def git_commit(root: str | os.PathLike | None = None) -> str:
-    """Short commit hash of the checkout, with ``+dirty`` when there are uncommitted changes; ``unknown`` outside git."""
+    """Short commit hash of the checkout, ``+dirty`` when code (not notebooks or results) has uncommitted changes.
+
+    ``unknown`` outside a git checkout.
+    """
     cwd = Path(root or project_root())
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True).stdout.strip()
+        # Executed notebooks and results change during a run; only changes to the code make it dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!*.ipynb", ":!results"],
+                               cwd=cwd, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
