@@ -29,11 +29,18 @@ test: unit notebooks nbval
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The notebooks need the datasets: without a data root they are skipped, and say so.
+NO_DATA = echo "SKIPPED $@: no data root at $(CLUSTUTILS_DATA) (set CLUSTUTILS_DATA; see book/datasets.md)"
+
 notebooks: $(STAMP)
-	CLUSTUTILS_PROFILE=smoke $(BIN)/clustutils run all --profile smoke --output _build/smoke --timings _build/smoke/timings.json
+	@if [ -d "$(CLUSTUTILS_DATA)" ]; then \
+	  set -x; CLUSTUTILS_PROFILE=smoke $(BIN)/clustutils run all --profile smoke --output _build/smoke --timings _build/smoke/timings.json; \
+	else $(NO_DATA); fi
 
 nbval: $(STAMP)
-	CLUSTUTILS_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks/*.ipynb
+	@if [ -d "$(CLUSTUTILS_DATA)" ]; then \
+	  set -x; CLUSTUTILS_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks/*.ipynb; \
+	else $(NO_DATA); fi
 
 clean:
 	rm -rf _build

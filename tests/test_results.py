@@ -41,7 +41,7 @@ def test_table_shows_not_yet_run_and_skips_smoke(tmp_path):
     _record(tmp_path, 0.97)
     _record(tmp_path, 0.98, profile="full")
     text = results.format_table(results.table(tmp_path), markdown=True)
-    ours = [line for line in text.splitlines() if "| gar_acol | mnist | acc |" in line]
+    ours = [line for line in text.splitlines() if line.startswith("| gar_acol | mnist | acc |")]
     assert len(ours) == 2 and "98.00 ± 1.00" in ours[0] and "| full |" in ours[0] and "| cpu |" in ours[1]
 
 

@@ -45,9 +45,9 @@ class Run:
         return self.figures.save(fig, name)
 
     def provenance(self) -> str:
-        """One line naming what produced this notebook's outputs."""
+        """Two lines naming what produced this notebook's outputs."""
         date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed} | "
+        return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}\n"
                 f"commit {results.git_commit()} | {date} | torch {torch.__version__} | python {platform.python_version()}")
 
 
@@ -57,7 +57,7 @@ def start(notebook: str, profile: str, seed: int = 0, device: str | None = None,
 
     Raises ``ValueError`` for an unknown profile (listing the valid ones) or a
     negative seed.  Chooses the device (CUDA if present, else CPU, with a note),
-    seeds Python/NumPy/torch, applies the figure style and prints the provenance line.
+    seeds Python/NumPy/torch, applies the figure style and prints the provenance lines.
     """
     if profile not in results.PROFILES:
         raise ValueError(f"profile must be one of {', '.join(results.PROFILES)} (or set ${ENV_PROFILE}); got {profile!r}")

@@ -194,23 +194,32 @@ def _fmt(metric: str, value, std=None) -> str:
     return text + (f" ± {std * scale:.{digits}f}" if std is not None else "")
 
 
+def _cells(r: dict) -> dict:
+    e = r["ours"]
+    ours = _fmt(r["metric"], e["value"], e["std"]) if e else "not yet run"
+    return {
+        "Notebook": r["notebook"], "Experiment": r["experiment"], "Dataset": r["dataset"], "Metric": r["metric"],
+        "Paper": _fmt(r["metric"], r["paper"], r["paper_std"]), "Ours": ours,
+        "Runs": str(e["runs"]) if e else "", "Profile": e["profile"] if e else "", "Device": e["device"] if e else "",
+        "Commit": e["commit"] if e else "", "Note": (e.get("note") or "") if e else "",
+    }
+
+
 def format_table(rows: list[dict], markdown: bool = False) -> str:
-    """Render :func:`table` rows as aligned text or as a Markdown table (values in % for rate metrics)."""
-    header = ["Notebook", "Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit", "Note"]
-    lines = []
-    for r in rows:
-        e = r["ours"]
-        lines.append([
-            r["notebook"], r["experiment"], r["dataset"], r["metric"], _fmt(r["metric"], r["paper"], r["paper_std"]),
-            _fmt(r["metric"], e["value"], e["std"]) if e else "not yet run",
-            str(e["runs"]) if e else "", e["profile"] if e else "", e["device"] if e else "",
-            e["commit"] if e else "", (e.get("note") or "") if e else "",
-        ])
+    """Render :func:`table` rows (values in % for rate metrics).
+
+    As aligned text, one table; with ``markdown=True``, one section and table per notebook.
+    """
+    cells = [_cells(r) for r in rows]
     if markdown:
-        esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(esc(c) for c in line) + " |" for line in lines]
-        return "\n".join(out) + "\n"
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(line) for line in lines]) + "\n"
+        header = ["Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit", "Note"]
+        out = []
+        for notebook in dict.fromkeys(c["Notebook"] for c in cells):
+            out += ["", f"## {notebook}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            out += ["| " + " | ".join(c[h].replace("|", "\\|") for h in header) + " |" for c in cells if c["Notebook"] == notebook]
+        return "\n".join(out).lstrip() + "\n"
+    header = ["Notebook", "Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit"]
+    widths = [max([len(h)] + [len(c[h]) for c in cells]) for h in header]
+    fmt = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt([c[h] for h in header]) for c in cells]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,66 @@
+import json
+
+import nbformat
+import pytest
+
+from clustutils import cli, notebook
+
+
+def test_start_validates_profile_and_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    with pytest.raises(ValueError, match="smoke, cpu, full"):
+        notebook.start("00_x", "gpu")
+    with pytest.raises(ValueError, match="seed"):
+        notebook.start("00_x", "cpu", seed=-1)
+
+
+def test_run_picks_budgets_records_and_prints_provenance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    run = notebook.start("00_x", "smoke", seed=3, device="cpu", data_root_dir=tmp_path / "data")
+    out = capsys.readouterr().out
+    assert "notebook 00_x | profile smoke | device cpu | seed 3" in out and "commit " in out
+    assert run.pick(smoke=1, cpu=2, full=3) == 1 and run.data_root == tmp_path / "data"
+    entry = run.record("kmeans", "toy", "acc", 0.5)
+    assert entry["seeds"] == [3] and entry["profile"] == "smoke" and entry["device"] == "cpu"
+    assert (tmp_path / "results" / "smoke" / "00_x.json").is_file()
+    assert run.savefig(None, "unused") == []  # save_figures is off
+
+
+TINY = '''# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("CLUSTUTILS_PROFILE", "cpu")
+factor = 2
+
+# %%
+print(profile, factor * 21)
+'''
+
+
+def _tiny_project(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_tiny.py").write_text(TINY)
+    return tmp_path
+
+
+def test_run_command_executes_with_profile_and_parameters(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(_tiny_project(tmp_path))
+    out_dir = tmp_path / "out"
+    assert cli.main(["run", "1", "--profile", "smoke", "--output", str(out_dir), "-p", "factor", "3",
+                     "--timings", str(tmp_path / "t.json")]) == 0
+    executed = nbformat.read(out_dir / "01_tiny.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "smoke 63\n"
+    assert "01_tiny done in" in capsys.readouterr().out
+    assert set(json.loads((tmp_path / "t.json").read_text())["seconds"]) == {"01_tiny"}
+
+
+def test_student_command_removes_solutions(tmp_path, monkeypatch):
+    monkeypatch.chdir(_tiny_project(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("secret = 1", metadata={"tags": ["solution"]}),
+                nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", text="1\n")])]
+    nbformat.write(nb, tmp_path / "notebooks" / "01_tiny.ipynb")
+    assert cli.main(["student", "--output", str(tmp_path / "student"), "--clear-outputs"]) == 0
+    copy = nbformat.read(tmp_path / "student" / "01_tiny.ipynb", as_version=4)
+    assert [c.source for c in copy.cells] == ["x = 1"] and copy.cells[0].outputs == []
