@@ -79,3 +79,17 @@ def test_fit_cached_trains_once_then_loads():
     assert torch.equal(first.weight, second.weight)
     train.fit_cached(torch.nn.Linear(3, 1), {**config, "epochs": 4}, do_train)
     assert len(calls) == 2
+
+
+def test_select_best_restores_the_best_epoch():
+    x, y = _problem()
+    model = torch.nn.Linear(3, 1)
+    weights, scores = [], iter([3.0, 1.0, 2.0, 5.0])
+
+    def score(m):
+        weights.append(m.weight.detach().clone())
+        return next(scores)
+
+    train.fit(model, _mse, (x, y), epochs=4, batch_size=32, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+              select_best=score, progress=False)
+    assert torch.equal(model.weight, weights[1])

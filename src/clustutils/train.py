@@ -61,13 +61,18 @@ def fit(
     seed: int = 0,
     scheduler=None,
     on_epoch_end: Callable[[int, float], None] | None = None,
+    select_best: Callable[[torch.nn.Module], float] | None = None,
     desc: str = "training",
+    progress: bool = True,
 ) -> list[float]:
     """Train ``model`` on tensors that already sit on its device; return the mean loss per epoch.
 
     Each step calls ``loss_fn(model, *batch)`` on a shuffled minibatch, slicing the
     tensors by index (no DataLoader, no per-sample Python work).  ``on_epoch_end``
-    receives ``(epoch, mean_loss)``, e.g. to evaluate or log.
+    receives ``(epoch, mean_loss)``, e.g. to evaluate or log.  With ``select_best``
+    (a score to minimise, e.g. the validation error, computed after every epoch) the
+    model ends with the weights of its best epoch (early stopping without stopping).
+    ``progress=False`` hides the progress bar (for many short runs).
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
@@ -76,7 +81,8 @@ def fit(
         raise ValueError("all tensors must have the same length")
     generator = torch.Generator(device="cpu").manual_seed(seed)
     history = []
-    bar = tqdm(range(epochs), desc=desc, leave=False)
+    best_score, best_state = float("inf"), None
+    bar = tqdm(range(epochs), desc=desc, leave=False, disable=not progress, mininterval=2.0)
     for epoch in bar:
         model.train()
         order = torch.randperm(n, generator=generator).to(tensors[0].device)
@@ -94,6 +100,15 @@ def fit(
         bar.set_postfix(loss=f"{history[-1]:.4g}")
         if on_epoch_end is not None:
             on_epoch_end(epoch, history[-1])
+        if select_best is not None:
+            model.eval()
+            with torch.no_grad():
+                score = float(select_best(model))
+            if score < best_score:
+                best_score = score
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 
