@@ -61,6 +61,7 @@ def fit(
     seed: int = 0,
     scheduler=None,
     on_epoch_end: Callable[[int, float], None] | None = None,
+    on_step_end: Callable[[], None] | None = None,
     select_best: Callable[[torch.nn.Module], float] | None = None,
     desc: str = "training",
     progress: bool = True,
@@ -69,7 +70,8 @@ def fit(
 
     Each step calls ``loss_fn(model, *batch)`` on a shuffled minibatch, slicing the
     tensors by index (no DataLoader, no per-sample Python work).  ``on_epoch_end``
-    receives ``(epoch, mean_loss)``, e.g. to evaluate or log.  With ``select_best``
+    receives ``(epoch, mean_loss)``, e.g. to evaluate or log; ``on_step_end`` is called
+    after every optimiser step (e.g. to average weights).  With ``select_best``
     (a score to minimise, e.g. the validation error, computed after every epoch) the
     model ends with the weights of its best epoch (early stopping without stopping).
     ``progress=False`` hides the progress bar (for many short runs).
@@ -93,6 +95,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if on_step_end is not None:
+                on_step_end()
             total += loss.detach() * len(index)
         if scheduler is not None:
             scheduler.step()

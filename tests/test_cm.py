@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from clustutils import cm
+from clustutils.metrics import cluster_acc
+
+
+@pytest.fixture(autouse=True)
+def _double_precision():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def test_first_three_terms_are_the_soft_kmeans_objective():
+    g = torch.Generator().manual_seed(0)
+    x, mu = torch.randn(20, 6, generator=g), torch.randn(4, 6, generator=g)
+    gamma = torch.softmax(torch.randn(20, 4, generator=g), 1)
+    t = cm.cm_loss_terms(x, gamma, mu, alpha=1.0)
+    soft_kmeans = (gamma * ((x[:, None] - mu) ** 2).sum(-1)).sum(1).mean()
+    assert torch.allclose(t["E1"] + t["E2"] + t["E3"], soft_kmeans)
+    assert t["E4"] == 0  # alpha = 1: a flat prior
+
+
+def test_one_hot_assignments_give_the_kmeans_loss():
+    g = torch.Generator().manual_seed(1)
+    x, mu = torch.randn(30, 3, generator=g), torch.randn(5, 3, generator=g)
+    nearest = ((x[:, None] - mu) ** 2).sum(-1).argmin(1)
+    t = cm.cm_loss_terms(x, torch.nn.functional.one_hot(nearest, 5).double(), mu, alpha=1.0)
+    assert t["E2"] == 0 and t["E3"] == 0
+    assert torch.allclose(t["E1"], ((x - mu[nearest]) ** 2).sum(1).mean())
+
+
+def test_dirichlet_term_prefers_balanced_clusters():
+    balanced = torch.full((8, 2), 0.5)
+    skewed = torch.tensor([[0.9, 0.1]] * 8)
+    mu, x = torch.zeros(2, 3), torch.zeros(8, 3)
+    assert cm.cm_loss_terms(x, balanced, mu, 5.0)["E4"] < cm.cm_loss_terms(x, skewed, mu, 5.0)["E4"]
+
+
+def test_kmeanspp_init_assigns_each_centroid_to_itself():
+    x = torch.randn(200, 10)
+    model = cm.ClusteringModule(10, 4)
+    cm.kmeanspp_init(model, x, seed=0)
+    assert model.predict(model.mu.detach()).tolist() == [0, 1, 2, 3]
+
+
+def test_training_clusters_separated_blobs():
+    x, y = make_blobs(600, n_features=5, centers=3, cluster_std=0.5, random_state=0)
+    x = torch.from_numpy((x - x.mean(0)) / x.std())
+    torch.manual_seed(0)
+    model = cm.ClusteringModule(5, 3, alpha=2.0)
+    cm.kmeanspp_init(model, x, seed=0)
+    history = cm.train_cm(model, x, epochs=30, batch_size=50)
+    assert len(history) == 31 and history[-1] <= history[0]
+    assert cluster_acc(y, model.predict(x).numpy()) > 0.95
