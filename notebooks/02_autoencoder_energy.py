@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -354,7 +356,8 @@ plt.show()
 #
 # Train one autoencoder on the 6s and one on the 9s, then score test 6s and 9s with both. The paper
 # uses MNIST-small from the deep-learning benchmark of {cite:t}`larochelle2007empirical` (10,000
-# training digits), which is not available offline. **Our stand-in is the first 10,000 MNIST training
+# training digits), which is not available offline (`load("mnist_small")` reads it from
+# user-supplied files). **Our stand-in is the first 10,000 MNIST training
 # digits**, with the MNIST test set for scoring; the figure and the results say so. Smooth activations
 # are trained with the contraction penalty, the modulus with denoising (masking 20% of the pixels),
 # as in the paper (Section 4.2). Budgets and settings for this and the next sections:
@@ -618,8 +621,10 @@ print(results.format_table(mine))
 # sigmoid CSAE, in line with the paper's remark that factoring helps on some tasks and not on others.
 #
 # The paper's other benchmark sets (rectangles, convex, MNIST-rot and the background variants of
-# {cite:t}`larochelle2007empirical`) are not available offline and `clustutils.data` does not load
-# them yet; their rows stay *not yet run* on the Results page.
+# {cite:t}`larochelle2007empirical`) are not available offline. `clustutils.data` reads them from
+# user-supplied files (for example `load("mnist_rot", "test")`; the [Datasets](../book/datasets.md)
+# page says where to get them and where to put them), but this notebook does not run them yet, so
+# their rows stay *not yet run* on the Results page.
 #
 # ## Exercises
 #

@@ -204,3 +204,25 @@ def test_idc_fixture_labels_groups_and_padding(tmp_path):
 def test_idc_absent_explains_kaggle_layout(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="Kaggle"):
         load("idc", root=tmp_path)
+
+
+def test_benchmark_amat_fixture_splits_train_val_test(tmp_path, monkeypatch):
+    monkeypatch.setitem(data._BENCHMARKS, "rectangles", ("rectangles", "rectangles_train.amat", "rectangles_test.amat", 4, 2, 3, 2))
+    folder = tmp_path / "larochelle2007" / "rectangles"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for fname, n in (("rectangles_train.amat", 6), ("rectangles_test.amat", 3)):
+        table = np.hstack([rng.random((n, 784)).round(4), (np.arange(n) % 2)[:, None]])
+        np.savetxt(folder / fname, table, fmt="%.4f")
+    assert [len(load("rectangles", s, root=tmp_path)) for s in ("train", "val", "test", "all")] == [4, 2, 3, 9]
+    ds = load("rectangles", "val", root=tmp_path)
+    assert ds.images.shape == (2, 28, 28) and ds.labels.tolist() == [0, 1]
+    (folder / "rectangles_test.amat").write_text("0.5 0.5 1\n")
+    with pytest.raises(CorruptDatasetError, match="expected"):
+        load("rectangles", "test", root=tmp_path)
+
+
+def test_benchmark_absent_says_where_to_get_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="mnist_all_rotation_normalized_float_test.amat") as err:
+        load("mnist_rot", "test", root=tmp_path)
+    assert "deep-learning benchmark" in str(err.value) and "larochelle2007" in str(err.value)

@@ -52,7 +52,8 @@ def test_run_command_executes_with_profile_and_parameters(tmp_path, monkeypatch,
     executed = nbformat.read(out_dir / "01_tiny.ipynb", as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "smoke 63\n"
     assert "01_tiny done in" in capsys.readouterr().out
-    assert set(json.loads((tmp_path / "t.json").read_text())["seconds"]) == {"01_tiny"}
+    timings = json.loads((tmp_path / "t.json").read_text())
+    assert set(timings["seconds"]) == {"01_tiny"} and "cores" in timings["machine"]
 
 
 def test_student_command_removes_solutions(tmp_path, monkeypatch):
@@ -64,3 +65,11 @@ def test_student_command_removes_solutions(tmp_path, monkeypatch):
     assert cli.main(["student", "--output", str(tmp_path / "student"), "--clear-outputs"]) == 0
     copy = nbformat.read(tmp_path / "student" / "01_tiny.ipynb", as_version=4)
     assert [c.source for c in copy.cells] == ["x = 1"] and copy.cells[0].outputs == []
+
+
+def test_results_keep_the_commit_of_the_start_of_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    run = notebook.start("00_x", "smoke", device="cpu")
+    run.commit = "abc1234"  # e.g. code edited while a long run was going on
+    assert run.record("kmeans", "toy", "acc", 0.5)["commit"] == "abc1234"
+    assert "commit abc1234" in run.provenance()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -75,7 +76,9 @@ def cmd_run(args) -> int:
         print(f"[{i}/{len(sources)}] {src.stem} done in {seconds:.0f} s", flush=True)
     if args.timings:
         Path(args.timings).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.timings).write_text(json.dumps({"profile": args.profile, "seconds": timings}, indent=1) + "\n")
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        Path(args.timings).write_text(json.dumps({"profile": args.profile, "machine": machine, "seconds": timings},
+                                                 indent=1) + "\n")
     return 0
 
 

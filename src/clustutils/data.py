@@ -437,6 +437,55 @@ def _load_idc(name: str, split: str, root: Path, download: bool, strict: bool = 
 
 
 # --------------------------------------------------------------------------
+# The deep-learning benchmark of Larochelle et al. (2007): MNIST variations, rectangles, convex
+
+_BENCHMARK_URL = "https://www.iro.umontreal.ca/~lisa/twiki/bin/view.cgi/Public/DeepVsShallowComparisonICML2007"
+_BENCHMARKS = {
+    # name: (folder, train+valid file, test file, n_train, n_valid, n_test, n_classes)
+    "mnist_small": ("mnist", "mnist_train.amat", "mnist_test.amat", 10000, 2000, 50000, 10),
+    "mnist_rot": ("mnist_rotation_new", "mnist_all_rotation_normalized_float_train_valid.amat",
+                  "mnist_all_rotation_normalized_float_test.amat", 10000, 2000, 50000, 10),
+    "mnist_back_rand": ("mnist_background_random", "mnist_background_random_train.amat",
+                        "mnist_background_random_test.amat", 10000, 2000, 50000, 10),
+    "mnist_back_img": ("mnist_background_images", "mnist_background_images_train.amat",
+                       "mnist_background_images_test.amat", 10000, 2000, 50000, 10),
+    "mnist_rot_img": ("mnist_rotation_back_image_new", "mnist_all_background_images_rotation_normalized_train_valid.amat",
+                      "mnist_all_background_images_rotation_normalized_test.amat", 10000, 2000, 50000, 10),
+    "rectangles": ("rectangles", "rectangles_train.amat", "rectangles_test.amat", 1000, 200, 50000, 2),
+    "rectangles_img": ("rectangles_images", "rectangles_im_train.amat", "rectangles_im_test.amat", 10000, 2000, 50000, 2),
+    "convex": ("convex", "convex_train.amat", "convex_test.amat", 6000, 2000, 50000, 2),
+}
+
+
+def _load_benchmark(name: str, split: str, root: Path, download: bool) -> Dataset:
+    """One of the ``.amat`` sets of the deep-learning benchmark: 784 pixel values in [0, 1], then the label.
+
+    The train file holds the training rows followed by the validation rows (the benchmark's split).
+    """
+    folder_name, train_file, test_file, n_train, n_valid, n_test, n_classes = _BENCHMARKS[name]
+    folder = root / "larochelle2007" / folder_name
+    fname = test_file if split == "test" else train_file
+    if not (folder / fname).is_file():
+        raise _missing_error(
+            name, folder, [fname],
+            f"Download the zip of this set from the page of the deep-learning benchmark ({_BENCHMARK_URL}) and "
+            "extract it here; the loader cannot download it (no published checksum). ")
+    try:
+        table = np.loadtxt(folder / fname, dtype=np.float32)
+    except ValueError as err:
+        raise CorruptDatasetError(f"{folder / fname} could not be parsed as .amat text ({err}).") from err
+    expected = n_test if split == "test" else n_train + n_valid
+    if table.ndim != 2 or table.shape != (expected, 785):
+        raise CorruptDatasetError(f"{folder / fname}: table of shape {table.shape}, expected ({expected}, 785).")
+    labels = table[:, -1].astype(np.int64)
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise CorruptDatasetError(f"{folder / fname}: labels outside 0..{n_classes - 1}.")
+    images = np.clip(np.rint(table[:, :-1] * 255.0), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    rows = {"train": slice(0, n_train), "val": slice(n_train, None), "test": slice(None)}[split]
+    return Dataset(name, split, images[rows], labels[rows])
+
+
+# --------------------------------------------------------------------------
 # The registry
 
 DATASETS = {
@@ -448,6 +497,7 @@ DATASETS = {
     "flowers17_seg": (_load_flowers17, ()),
     "flowers102_seg": (_load_flowers102, ("train", "val", "test")),
     "idc": (_load_idc, ()),
+    **{name: (_load_benchmark, ("train", "val", "test")) for name in _BENCHMARKS},
 }
 """Dataset name -> (loader, splits); every dataset also has the split ``"all"``."""
 
@@ -467,11 +517,13 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     ----------
     name:
         One of ``DATASETS``: mnist, fashion_mnist, usps, svhn, digits, flowers17_seg,
-        flowers102_seg, idc.
+        flowers102_seg, idc, and the deep-learning benchmark sets of Larochelle et al. (2007):
+        mnist_small, mnist_rot, mnist_back_rand, mnist_back_img, mnist_rot_img, rectangles,
+        rectangles_img, convex (user-supplied ``.amat`` files under ``larochelle2007/``).
     split:
-        ``"train"``, ``"test"`` (``"val"`` for flowers102_seg) or ``"all"``; ``"all"``
-        concatenates the dataset's splits in that order (train then test), the
-        protocol of the clustering papers.
+        ``"train"``, ``"test"`` (``"val"`` for flowers102_seg and the benchmark sets) or
+        ``"all"``; ``"all"`` concatenates the dataset's splits in that order (train then
+        test), the protocol of the clustering papers.
     root:
         Data root; default :func:`data_root`.
     download:
@@ -495,6 +547,8 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     if split not in valid:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; valid splits: {', '.join(valid)}.")
     base = data_root(root)
-    if split == "all" and splits and loader is not _load_flowers102:
+    if split == "all" and splits and loader not in (_load_flowers102, _load_benchmark):
         return _concat([loader(name, s, base, download, **options) for s in splits], name)
+    if split == "all" and loader is _load_benchmark:
+        return _concat([loader(name, s, base, download, **options) for s in ("train", "val", "test")], name)
     return loader(name, split, base, download, **options)

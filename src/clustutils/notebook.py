@@ -29,6 +29,7 @@ class Run:
     device: torch.device
     data_root: Path
     figures: FigureSaver = field(repr=False)
+    commit: str = field(default_factory=results.git_commit)  # the code the kernel imported at the start
 
     def pick(self, *, smoke, cpu, full):
         """The value for this run's profile, e.g. ``run.pick(smoke=2, cpu=20, full=400)`` epochs."""
@@ -37,6 +38,7 @@ class Run:
     def record(self, experiment: str, dataset: str, metric: str, value: float, **kwargs) -> dict:
         """Record a result with this run's provenance (see :func:`clustutils.results.record`)."""
         kwargs.setdefault("seeds", [self.seed])
+        kwargs.setdefault("commit", self.commit)
         return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
                               device=device_name(self.device), **kwargs)
 
@@ -48,7 +50,7 @@ class Run:
         """Two lines naming what produced this notebook's outputs."""
         date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}\n"
-                f"commit {results.git_commit()} | {date} | torch {torch.__version__} | python {platform.python_version()}")
+                f"commit {self.commit} | {date} | torch {torch.__version__} | python {platform.python_version()}")
 
 
 def start(notebook: str, profile: str, seed: int = 0, device: str | None = None, data_root_dir=None,

@@ -102,13 +102,15 @@ def record(
     runs: int | None = None,
     paper: float | None = None,
     note: str = "",
+    commit: str | None = None,
     root: str | os.PathLike | None = None,
 ) -> dict:
     """Record one result; return the stored entry.
 
     ``value`` (and ``std``) are fractions for the metrics in ``PERCENT_METRICS``.
     ``paper`` defaults to the matching row of ``paper_values.csv``.  ``note`` states
-    deviations (a stand-in dataset, fewer epochs).  Replacing an existing entry
+    deviations (a stand-in dataset, fewer epochs).  ``commit`` is the code's commit when the
+    run started (default: the checkout's commit now).  Replacing an existing entry
     prints the old and new value and keeps the old one in the entry's history.
     """
     if profile not in PROFILES:
@@ -125,7 +127,7 @@ def record(
         "profile": profile,
         "device": device,
         "seeds": seeds,
-        "commit": git_commit(root),
+        "commit": commit or git_commit(root),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "note": note,
     }
