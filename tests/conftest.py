@@ -23,3 +23,14 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CLUSTUTILS_CACHE", str(tmp_path / "weights"))
     monkeypatch.delenv("CLUSTUTILS_DATA", raising=False)
     monkeypatch.delenv("CLUSTUTILS_ROOT", raising=False)
+
+
+@pytest.fixture
+def double_precision():
+    """Exact comparisons need float64; restore the default dtype afterwards for the other tests."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

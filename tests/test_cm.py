@@ -7,12 +7,7 @@ from clustutils import cm
 from clustutils.metrics import cluster_acc
 
 
-@pytest.fixture(autouse=True)
-def _double_precision():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")
 
 
 def test_first_three_terms_are_the_soft_kmeans_objective():

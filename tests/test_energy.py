@@ -5,13 +5,7 @@ from clustutils import energy as en
 
 
 
-@pytest.fixture(autouse=True)
-def _double_precision():
-    """Exact comparisons need float64; restore the default afterwards for the other tests."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")
 
 
 def _params(d=5, h=7, seed=0):
