@@ -547,8 +547,6 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     if split not in valid:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; valid splits: {', '.join(valid)}.")
     base = data_root(root)
-    if split == "all" and splits and loader not in (_load_flowers102, _load_benchmark):
+    if split == "all" and splits and loader is not _load_flowers102:  # flowers102 reads "all" from setid.mat
         return _concat([loader(name, s, base, download, **options) for s in splits], name)
-    if split == "all" and loader is _load_benchmark:
-        return _concat([loader(name, s, base, download, **options) for s in ("train", "val", "test")], name)
     return loader(name, split, base, download, **options)

@@ -200,14 +200,14 @@ def rbm_negative_free_energy(x, W, b_h, b_r, visible: str = "gaussian"):
     ``visible="binary"``: ``E(x, h) = -b_r^T x - b_h^T h - x^T W^T h``.
     This is minus the free energy; it is the brute-force check of Eqs. 12 and 30.
     """
+    if visible not in ("gaussian", "binary"):
+        raise ValueError("visible must be 'gaussian' or 'binary'")
     n_hidden = W.shape[0]
     if n_hidden > 16:
         raise ValueError(f"enumerating 2^{n_hidden} hidden states is too many; use at most 16 hidden units")
     states = torch.tensor([[(i >> k) & 1 for k in range(n_hidden)] for i in range(2**n_hidden)], dtype=x.dtype)
     coupling = (x @ W.T) @ states.T + states @ b_h  # (N, 2^H): x^T W^T h + b_h^T h
     visible_term = -0.5 * ((x - b_r) ** 2).sum(-1) if visible == "gaussian" else x @ b_r
-    if visible not in ("gaussian", "binary"):
-        raise ValueError("visible must be 'gaussian' or 'binary'")
     return torch.logsumexp(coupling, dim=1) + visible_term
 
 

@@ -167,14 +167,15 @@ def table(root: str | os.PathLike | None = None, profiles=BOOK_PROFILES) -> list
     """
     rows, seen = [], set()
     recorded = {p: {(e["notebook"], e["experiment"], e["dataset"], e["metric"]): e for e in load_results(p, root)} for p in profiles}
-    keys = [(r["notebook"], r["experiment"], r["dataset"], r["metric"]) for r in paper_values()]
+    catalogue = {(r["notebook"], r["experiment"], r["dataset"], r["metric"]): r for r in paper_values()}
+    keys = list(catalogue)
     for p in profiles:
         keys += [k for k in recorded[p] if k not in keys]
     for key in keys:
         if key in seen:
             continue
         seen.add(key)
-        paper = next((r for r in paper_values() if (r["notebook"], r["experiment"], r["dataset"], r["metric"]) == key), None)
+        paper = catalogue.get(key)
         base = dict(zip(("notebook", "experiment", "dataset", "metric"), key))
         base.update(paper=paper["paper_value"] if paper else None, paper_std=paper["paper_std"] if paper else None,
                     source=paper["source"] if paper else "")
