@@ -52,3 +52,11 @@ def test_training_clusters_separated_blobs():
     history = cm.train_cm(model, x, epochs=30, batch_size=50)
     assert len(history) == 31 and history[-1] <= history[0]
     assert cluster_acc(y, model.predict(x).numpy()) > 0.95
+
+
+def test_isotropic_gmm_init_reproduces_nearest_centroid_assignments():
+    x, mu = torch.randn(300, 4), torch.randn(6, 4) * 3
+    model = cm.ClusteringModule(4, 6)
+    cm.isotropic_gmm_init(model, mu, variance=0.5)
+    assert torch.equal(model.predict(x), torch.cdist(x, mu).argmin(1))
+    assert torch.equal(model.mu.detach(), mu)

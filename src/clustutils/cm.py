@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "train_cm"]
+__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm"]
 
 LOG_EPS = 1e-10
 
@@ -77,6 +77,19 @@ def kmeanspp_init(model: ClusteringModule, x, seed: int = 0) -> None:
     model.mu.copy_(mu)
     model.encoder.weight.copy_(torch.linalg.pinv(mu).T)
     model.encoder.bias.zero_()
+
+
+@torch.no_grad()
+def isotropic_gmm_init(model: ClusteringModule, centroids, variance: float) -> None:
+    """Set the CM to the isotropic GMM with these centroids, shared variance and equal weights.
+
+    The responsibilities of that GMM are ``softmax(W x + b)`` with ``W = mu / variance`` and
+    ``b = -||mu||^2 / (2 variance)``, so the CM starts from the GMM's (k-means-like) assignments.
+    """
+    mu = torch.as_tensor(centroids, dtype=model.mu.dtype, device=model.mu.device)
+    model.mu.copy_(mu)
+    model.encoder.weight.copy_(mu / variance)
+    model.encoder.bias.copy_(-(mu**2).sum(1) / (2 * variance))
 
 
 def train_cm(model: ClusteringModule, x, *, epochs: int, batch_size: int, seed: int = 0, lr: float = 1e-3,

@@ -1,0 +1,593 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Clustering with pseudo parent-classes: ACOL and GAR
+#
+# Kilinc and Uysal {cite:p}`kilinc2018gar` cluster images without labels by solving a task whose labels
+# they invent. Each image is rotated and/or flipped by one of eight transformations, and a network learns
+# to tell which transformation was applied: a *pseudo* classification with eight *parent* classes. The
+# output layer has not one softmax node per parent but $k_s = 20$ duplicates (the Auto-clustering Output
+# Layer, ACOL), and a regulariser on the duplicates (Graph-based Activity Regularization, GAR) forces each
+# example onto a single duplicate while keeping all duplicates equally used. To recognise the rotation of
+# a "6" the network has to know it is a 6, so the duplicates of the "untransformed" parent end up
+# splitting the digits, and k-means on the last hidden layer $F$ recovers them.
+#
+# **What you will be able to do:** write down the ACOL layer and the GAR terms, prove what their optima
+# look like (one-hot, balanced activities; $B^\top B \to$ identity; the example graph $BB^\top$ falls
+# apart into $n$ disjoint regular subgraphs), implement Algorithm 1 with tensor operations, and judge
+# which transformations carry the information a clustering needs.
+#
+# **Notation.** $X$ holds $m$ examples (rows); $n_p$ parents with $k_s$ duplicates each, $n = n_p k_s$
+# softmax nodes; $Z$ ($m \times n$) is the input of the augmented softmax layer, $B = \max(0, Z)$,
+# $N = B^\top B$ ($n \times n$), $M = BB^\top$ ($m \times m$), $F$ the hidden layer before $Z$.
+
+# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("CLUSTUTILS_PROFILE", "cpu")  # smoke | cpu | full
+seed = 0
+device = None  # None: CUDA when available, else the CPU
+data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
+save_figures = False
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import scipy.sparse.csgraph
+import torch
+
+from clustutils import gar, metrics
+from clustutils.data import DatasetNotFoundError, load
+from clustutils.kmeans import kmeans
+from clustutils.notebook import start
+from clustutils.plotting import embedding_scatter, image_grid
+
+run = start("03_gar_acol", profile, seed=seed, device=device, data_root_dir=data_root, save_figures=save_figures)
+generator = torch.Generator().manual_seed(run.seed)
+
+# %% [markdown]
+# ## 1. The Auto-clustering Output Layer (Eqs. 1-3)
+#
+# A network with layers $Y^{(l)} = h^{(l)}(Y^{(l-1)}W^{(l)} + b^{(l)})$ (Eq. 1) gets, as its last two
+# layers, a softmax over $n = n_p k_s$ nodes with net input $Z = Y^{(L-2)}W^{(L-1)} + b^{(L-1)}$ (Eq. 2)
+# and a *fixed* linear pooling $W^{(L)} = [I_{n_p} \cdots I_{n_p}]^\top$, $b^{(L)} = 0$:
+#
+# $$Y = \operatorname{softmax}(Z)\, W^{(L)} \qquad \text{(Eq. 3)},$$
+#
+# so node $j$ feeds parent $j \bmod n_p$ and a parent's probability is the sum of its duplicates'. With
+# the log loss $-\log Y_{t}$ the gradient with respect to a net input is
+#
+# $$\frac{\partial(-\log Y_t)}{\partial z_j} = p_j - \mathbb 1[j \in t]\,\frac{p_j}{Y_t}, \qquad p = \operatorname{softmax}(z),$$
+#
+# so the supervised loss only pushes probability *into* parent $t$, shared among its duplicates in
+# proportion to how active they already are: it cannot choose among duplicates. That choice is left to GAR.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+n_p, k_s = 3, 4
+z = torch.randn(6, n_p * k_s, generator=generator, dtype=torch.float64, requires_grad=True)
+t = torch.tensor([0, 1, 2, 0, 1, 2])
+pooled = gar.acol_pool(z, n_p)
+assert torch.allclose(pooled, torch.softmax(z, 1) @ gar.pooling_matrix(n_p, k_s, dtype=torch.float64))
+assert torch.allclose(pooled.sum(1), torch.ones(6, dtype=torch.float64), atol=1e-12)
+(autograd,) = torch.autograd.grad(-torch.log(pooled[torch.arange(6), t]).sum(), z)
+p = torch.softmax(z, 1).detach()
+in_parent = (torch.arange(n_p * k_s)[None, :] % n_p) == t[:, None]
+closed_form = p - in_parent * p / pooled.detach()[torch.arange(6), t][:, None]
+assert torch.allclose(autograd, closed_form, atol=1e-12)
+print("ACOL: Y = softmax(Z) [I ... I]^T sums the duplicates, rows sum to 1; d(-log Y_t)/dz_j = p_j - 1[j in t] p_j / Y_t")
+
+# %% [markdown]
+# ## 2. Graph-based Activity Regularization (Eqs. 4-7)
+#
+# GAR looks at the positive part of the net inputs, $B = \max(0, Z)$ (Eq. 4), through $N = B^\top B$,
+# whose entry $N_{ij} = \sum_e B_{ei}B_{ej}$ measures how often nodes $i$ and $j$ fire together.
+# With $v = \operatorname{diag}(N)$ and $V = v^\top v$:
+#
+# $$\alpha(B) = \frac{\sum_{i \ne j} N_{ij}}{(n-1)\sum_i N_{ii}} \;\text{(Eq. 5)}, \qquad
+#   \beta(B) = \frac{\sum_{i \ne j} V_{ij}}{(n-1)\sum_i V_{ii}} \;\text{(Eq. 6)},$$
+#
+# and the objective is $L(Y, t) + c_\alpha\alpha(B) + c_\beta(1 - \beta(B)) + c_F\lVert B\rVert_F$ (Eq. 7).
+#
+# *Affinity.* All terms are non-negative, so $\alpha = 0$ exactly when every off-diagonal $N_{ij}$ is
+# zero, that is, when no example has two positive entries: every row of $B$ is (a multiple of) one-hot.
+# If instead all rows are the same vector, $N_{ij}$ is a rank-one matrix with all ratios $N_{ij}/N_{ii}$
+# equal to 1 for constant rows, and $\alpha = 1$.
+#
+# *Balance.* $\sum_{i\ne j} v_iv_j = (\sum_i v_i)^2 - \sum_i v_i^2$, so
+# $\beta = \big((\textstyle\sum v_i)^2/\sum v_i^2 - 1\big)/(n-1)$. By Cauchy-Schwarz
+# $(\sum v_i)^2 \le n\sum v_i^2$ with equality iff all $v_i$ are equal: $\beta \le 1$, with
+# $\beta = 1$ exactly when every node carries the same total squared activity.
+#
+# *Both together.* With one-hot rows and equal use, $N = \operatorname{diag}(v) = c\,I$: GAR turns $N$
+# into (a multiple of) the identity. The example graph $G_M$ with adjacency $M = BB^\top$ then has
+# $M_{ef} \ne 0$ only when $e$ and $f$ activate the same node: it is $n$ disjoint cliques. With unit
+# activities and $m/n$ examples per node, each vertex has $m/n$ neighbours (counting its self-loop):
+# $n$ disjoint $m/n$-regular subgraphs, the statement of Section 2.2. The cell checks all of this on
+# constructed matrices, including that perturbing either property moves the term off its optimum.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+m, n = 48, 6
+nodes = torch.randperm(m, generator=generator) % n  # each node used by m/n examples
+B_opt = torch.zeros(m, n, dtype=torch.float64)
+B_opt[torch.arange(m), nodes] = 1.0
+assert abs(gar.affinity(B_opt)) < 1e-14 and abs(gar.balance(B_opt) - 1) < 1e-14
+
+N = B_opt.T @ B_opt
+assert torch.allclose(N, (m / n) * torch.eye(n, dtype=torch.float64))
+M = B_opt @ B_opt.T
+n_components, component = scipy.sparse.csgraph.connected_components(M.numpy() > 0, directed=False)
+degrees = (M > 0).sum(1)
+assert n_components == n and bool((degrees == m // n).all())
+assert all(len(set(component[(nodes == k).numpy()])) == 1 for k in range(n))
+
+scaled = B_opt * torch.rand(m, 1, generator=generator, dtype=torch.float64).add(0.5)  # one-hot, unequal sizes
+assert abs(gar.affinity(scaled)) < 1e-14  # affinity only needs one active node per row
+
+two_nodes = B_opt.clone()
+two_nodes[0, (nodes[0] + 1) % n] = 0.3  # one example fires a second node
+skewed = B_opt.clone()
+skewed[:, 0] *= 1.5  # node 0 carries more activity
+random_B = torch.rand(m, n, generator=generator, dtype=torch.float64)
+assert gar.affinity(two_nodes) > 1e-3 and gar.balance(skewed) < 1 - 1e-3
+assert abs(gar.affinity(torch.ones(m, n, dtype=torch.float64)) - 1) < 1e-12
+for _ in range(200):  # Cauchy-Schwarz: balance never exceeds 1
+    v = torch.rand(n, generator=generator, dtype=torch.float64) ** 3
+    b = torch.diag(v.sqrt())
+    closed = ((v.sum() ** 2 / (v**2).sum()) - 1) / (n - 1)
+    assert gar.balance(b) <= 1 + 1e-12 and torch.isclose(gar.balance(b), closed)
+print("affinity = 0 for one-hot rows, > 0 once a row fires twice; balance = 1 iff equal use, <= 1 always")
+print(f"optimum: N = (m/n) I, and G_M = {n} disjoint {m // n}-regular cliques (self-loops counted)")
+
+# %% [markdown]
+# ## 3. Per-parent affinity and balance (Eqs. 10-13)
+#
+# Off-diagonal entries of $N$ come in two kinds: *intra-parent* (two duplicates of the same parent)
+# and *inter-parent*. The log loss already drives inter-parent co-activation down, so in Eq. 5 the
+# affinity falls at a rate set by the classifier, not by the regulariser, and the balance between
+# $c_\alpha$ and $c_\beta$ drifts during training. The paper therefore keeps only the $n_p$ diagonal
+# blocks of $N$, a $k_s \times k_s \times n_p$ tensor $\mathcal N$, with $\mathcal V_{:,:,k}$ built from
+# the diagonal of block $k$ (Eq. 10), and averages Eqs. 5-6 over the blocks:
+#
+# $$\alpha(B) = \frac{1}{n_p}\sum_{k=1}^{n_p}\frac{\sum_{i\ne j}\mathcal N_{ijk}}{(k_s-1)\sum_i \mathcal N_{iik}} \;\text{(Eq. 11)},\qquad
+#   \beta(B) = \frac{1}{n_p}\sum_{k=1}^{n_p}\frac{\sum_{i\ne j}\mathcal V_{ijk}}{(k_s-1)\sum_i \mathcal V_{iik}} \;\text{(Eq. 12)}.$$
+#
+# The objective (Eq. 13) is Eq. 7 with these terms. `clustutils.gar` computes all blocks at once
+# from a reshape of $B$ (node $j$ belongs to parent $j \bmod n_p$). The check compares it with the
+# slice-by-slice formula and shows the difference in what the two versions penalise: an example that
+# fires one duplicate in each of two parents costs affinity under Eq. 5 but nothing under Eq. 11.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+n_p, k_s = 4, 5
+B_rand = torch.rand(40, n_p * k_s, generator=generator, dtype=torch.float64)
+slices = [B_rand[:, k::n_p] for k in range(n_p)]
+assert torch.isclose(gar.parent_affinity(B_rand, n_p), torch.stack([gar.affinity(s) for s in slices]).mean())
+assert torch.isclose(gar.parent_balance(B_rand, n_p), torch.stack([gar.balance(s) for s in slices]).mean())
+
+cross = torch.zeros(40, n_p * k_s, dtype=torch.float64)
+rows = torch.arange(40)
+cross[rows, (rows % k_s) * n_p] = 1.0  # a duplicate of parent 0 ...
+cross[rows, (rows % k_s) * n_p + 1] = 1.0  # ... and one of parent 1, in every row
+cross[rows, (rows % k_s) * n_p + 2] = 1.0
+cross[rows, (rows % k_s) * n_p + 3] = 1.0
+assert abs(gar.parent_affinity(cross, n_p)) < 1e-14 and abs(gar.parent_balance(cross, n_p) - 1) < 1e-14
+assert gar.affinity(cross) > 0.1
+print("Eqs. 11-12 = Eqs. 5-6 on each k_s x k_s block, averaged; inter-parent co-activation is ignored by Eq. 11")
+
+# %% [markdown]
+# ## 4. Pseudo parent-classes (Algorithm 1, Eq. 15)
+#
+# Without labels, the parents are invented. Each epoch Algorithm 1 draws a label $\tilde t_i$ uniformly
+# from $\{1, \dots, n_p\}$ for every example and applies transformation $T_{\tilde t_i}$ (Eq. 8); the
+# network is trained on $(\tilde X, \tilde t)$ with Eq. 13. After training, k-means runs on $F$ of the
+# *untransformed* examples. The eight transformations (Eq. 15) are the symmetries of the square: the
+# identity, rotations by 90°, 180°, 270°, and the same four after a horizontal flip. `gar.transform_batch`
+# applies them with one masked tensor operation per transformation, so building a batch costs eight
+# tensor operations however many examples it holds. The check confirms that the eight are distinct, that
+# they form a group (closed under composition, as the dihedral group $D_4$ must be), that the vectorised
+# batch equals a per-example loop, and that the pseudo labels are uniform.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+square = torch.arange(25.0).reshape(1, 5, 5)
+images = {name: gar.apply_transform(square, *T) for name, T in zip(gar.TRANSFORM_NAMES, gar.ROTATION_FLIPS)}
+keys = {tuple(im.flatten().tolist()) for im in images.values()}
+assert len(keys) == 8 and torch.equal(images["identity"], square)
+for T1 in gar.ROTATION_FLIPS:  # closure: T_a(T_b(x)) is again one of the eight
+    for T2 in gar.ROTATION_FLIPS:
+        assert tuple(gar.apply_transform(gar.apply_transform(square, *T2), *T1).flatten().tolist()) in keys
+
+batch = torch.randn(300, 1, 6, 6, generator=generator)
+x_tilde, t_tilde = gar.pseudo_batch(batch, 8, torch.Generator().manual_seed(run.seed))
+loop = torch.stack([gar.apply_transform(batch[i], *gar.ROTATION_FLIPS[int(t_tilde[i])]) for i in range(300)])
+assert torch.equal(x_tilde, loop)
+labels_big = gar.pseudo_batch(torch.zeros(80_000, 1, 2, 2), 8, torch.Generator().manual_seed(run.seed))[1]
+assert (torch.bincount(labels_big, minlength=8).float() / 80_000 - 1 / 8).abs().max() < 0.01
+print("Eq. 15: 8 distinct transformations, closed under composition (D4); vectorised batch = per-example loop;")
+print("pseudo labels uniform over the 8 parents")
+
+# %% [markdown]
+# ## 5. The MNIST experiment
+#
+# The model is the 6-layer CNN of Table 2 (`gar.GarCNN`), trained on the MNIST training set with
+# $n_p = 8$, $k_s = 20$, $c_\alpha = 0.1$, $c_\beta = 1$, $c_F = 10^{-6}$, batch 400 and Adam with default
+# settings, following the authors' code for the details the paper leaves out (no padding in the
+# convolutions, per-sample standardisation then feature-wise centring, $c_F\sum Z^2$ instead of
+# $c_F\lVert B\rVert_F$). Then k-means (k-means++, 10 restarts, $k = 10$) clusters $F$ of the 10,000
+# untransformed test digits.
+#
+# **Profiles.** `full` is the paper's setting: all 60,000 training digits, widths 32/64/2048, 400 epochs,
+# 10 seeds. One epoch of that model costs about 4 GFLOP per thousand examples, more than two minutes
+# per epoch on two CPU cores, so `cpu` reduces it (all reductions in one place, below): the first
+# 20,000 training digits, half the convolution widths and half the width of $F$ (16/32/1024), a few
+# epochs, 3 seeds. The paper's own Figure 3 shows most of the accuracy reached early in training.
+# `smoke` only checks that the code runs.
+
+# %%
+config = gar.GarConfig(
+    epochs=run.pick(smoke=1, cpu=10, full=400),
+    widths=run.pick(smoke=(8, 16), cpu=(16, 32), full=(32, 64)),
+    d_f=run.pick(smoke=128, cpu=1024, full=2048),
+)
+n_train = run.pick(smoke=2_000, cpu=20_000, full=60_000)
+n_test = run.pick(smoke=1_000, cpu=10_000, full=10_000)
+seeds = [run.seed + i for i in range(run.pick(smoke=1, cpu=3, full=10))]
+restarts = run.pick(smoke=2, cpu=10, full=10)
+curve_epochs = run.pick(smoke=[1], cpu=[1, 2, 5, 10], full=[1, 10, 50, 100, 200, 400])
+
+train_digits, test_digits = load("mnist", "train", root=run.data_root), load("mnist", "test", root=run.data_root)
+x_train, mean_image = gar.standardize(train_digits.tensors()[0][:n_train])
+x_test, _ = gar.standardize(test_digits.tensors()[0][:n_test], mean_image)
+y_test = test_digits.labels[:n_test]
+x_train, x_test = x_train.to(run.device), x_test.to(run.device)
+print(f"{len(x_train)} training and {len(x_test)} test digits; {config.epochs} epochs; widths {config.widths}, "
+      f"F of {config.d_f}; seeds {seeds}")
+
+# %% [markdown]
+# Training runs once per seed. For the first seed the test accuracy is also measured at a few epochs
+# (k-means with 3 restarts on 2,000 test digits, cheaper than the final evaluation), a reduced Figure 3.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def train_mnist(seed, curve=None, n_parents=8, transforms=gar.ROTATION_FLIPS, epochs=None):
+    """Train one GAR model on the MNIST training digits; optionally record test ACC at `curve_epochs`."""
+    torch.manual_seed(seed)
+    cfg = gar.GarConfig(**{**config.__dict__, "n_parents": n_parents, "transforms": transforms,
+                           "epochs": epochs or config.epochs})
+    model = gar.GarCNN(n_parents=n_parents, k_s=cfg.k_s, widths=cfg.widths, d_f=cfg.d_f).to(run.device)
+
+    def on_epoch_end(epoch, loss):
+        if curve is not None and epoch + 1 in curve_epochs:
+            f, _ = gar.embed(model, x_test[:2000])
+            curve.append((epoch + 1, gar.evaluate(f, y_test[:2000], n_init=3, seed=seed)["acc"]))
+            model.train()
+
+    gar.train_gar(model, x_train, cfg, seed=seed, on_epoch_end=on_epoch_end, desc=f"seed {seed}")
+    return model
+
+
+curve, models, scores, started = [], {}, [], time.time()
+for s in seeds:
+    models[s] = train_mnist(s, curve=curve if s == seeds[0] else None)
+    F_test, Z_test = gar.embed(models[s], x_test)
+    scores.append(gar.evaluate(F_test, y_test, n_init=restarts, seed=s))
+    print(f"seed {s}: ACC {scores[-1]['acc']:.4f}, majority ACC {scores[-1]['majority_acc']:.4f}, "
+          f"NMI {scores[-1]['nmi']:.4f} ({time.time() - started:.0f} s so far)")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+note = (f"{n_train} train digits, widths {config.widths}/{config.d_f}, {config.epochs} epochs; "
+        f"k-means k=10, {restarts} restarts on F of {n_test} test digits")
+for metric in ("acc", "majority_acc", "nmi"):
+    values = [sc[metric] for sc in scores]
+    run.record("gar_acol", "mnist", metric, float(np.mean(values)), std=float(np.std(values)), seeds=seeds,
+               runs=len(seeds), note=note)
+    print(f"{metric}: {np.mean(values):.4f} ± {np.std(values):.4f} over {len(seeds)} seeds")
+
+F_test, Z_test = gar.embed(models[seeds[0]], x_test)
+z_scores = gar.evaluate(Z_test, y_test, n_init=restarts, seed=run.seed)
+run.record("gar_acol_kmeans_on_z", "mnist", "acc", z_scores["acc"], note=note.replace("on F", "on Z"))
+pixels = kmeans(test_digits.features()[:n_test], 10, n_init=restarts, seed=run.seed)
+run.record("kmeans", "mnist", "acc", metrics.cluster_acc(y_test, pixels.labels),
+           note=f"k-means on the pixels of {n_test} test digits, {restarts} restarts (the paper cites 53.49 on all 70k)")
+print(f"k-means on Z (seed {seeds[0]}): ACC {z_scores['acc']:.4f}; "
+      f"k-means on pixels: ACC {metrics.cluster_acc(y_test, pixels.labels):.4f}")
+
+# %% mystnb={"figure": {"caption": "Clustering accuracy (Hungarian, k-means on F of 2,000 untransformed test digits) over the epochs of the first seed: a reduced Figure 3. The paper reaches high accuracy after about 50 of its 400 epochs.", "name": "fig-gar-curve"}}
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(*zip(*curve), marker="o")
+ax.set_xscale("log")
+ax.set_xlabel("epoch")
+ax.set_ylabel("test ACC (2,000 digits)")
+run.savefig(fig, "accuracy_curve")
+plt.show()
+
+# %% [markdown]
+# ## 6. The derivations on the trained model
+#
+# GAR's optimum (Section 2) is reached only approximately. We feed the trained network a batch of 400
+# test digits transformed exactly as in training, and compare affinity and balance (Eqs. 11-12) with the
+# same network at initialisation. We also measure how much of the mass of $M = BB^\top$ lies between
+# examples whose strongest node is the same (1 at the optimum, where $G_M$ is a union of cliques).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+probe, probe_t = gar.pseudo_batch(x_test[:400], 8, torch.Generator().manual_seed(run.seed))
+
+
+def gar_state(model):
+    with torch.no_grad():
+        model.eval()
+        b = torch.relu(model(probe)[1]).double().cpu()
+    mass = b @ b.T
+    same = b.argmax(1)[:, None] == b.argmax(1)[None, :]
+    return float(gar.parent_affinity(b, 8)), float(gar.parent_balance(b, 8)), float(mass[same].sum() / mass.sum()), b
+
+
+torch.manual_seed(run.seed)
+untrained = gar.GarCNN(widths=config.widths, d_f=config.d_f).to(run.device)
+alpha0, beta0, within0, _ = gar_state(untrained)
+alpha1, beta1, within1, B_trained = gar_state(models[seeds[0]])
+for value in (alpha0, alpha1, beta0, beta1, within0, within1):
+    assert -1e-9 <= value <= 1 + 1e-9
+blocks = [B_trained[:, k::8] for k in range(8)]
+assert abs(alpha1 - float(torch.stack([gar.affinity(b + 1e-12) for b in blocks]).mean())) < 1e-6
+print("trained network: affinity, balance and the within-group share of M lie in [0, 1]; Eq. 11 = block average")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"affinity {alpha0:.3f} -> {alpha1:.3f}; balance {beta0:.3f} -> {beta1:.3f}; "
+      f"share of M within same-node groups {within0:.3f} -> {within1:.3f}")
+
+# %% mystnb={"figure": {"caption": "N = BᵀB on 400 transformed test digits, each row scaled by its diagonal entry, at initialisation (left) and after training (right). Nodes are ordered by parent (8 blocks of 20 duplicates). GAR pushes N towards a diagonal matrix.", "name": "fig-gar-n-matrix"}}
+order_nodes = np.argsort(np.arange(160) % 8, kind="stable")
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+for ax, b, title in zip(axes, [gar_state(untrained)[3], B_trained], ["initial", "trained"]):
+    N_probe = (b.T @ b).numpy()[np.ix_(order_nodes, order_nodes)]
+    ax.imshow(N_probe / np.maximum(np.diag(N_probe)[:, None], 1e-12), cmap="viridis", vmin=0, vmax=1)
+    ax.set_title(f"N, {title}")
+    ax.set_xlabel("node (grouped by parent)")
+    ax.set_ylabel("node (grouped by parent)")
+run.savefig(fig, "n_matrix")
+plt.show()
+
+# %% [markdown]
+# ## 7. What the layers represent (Figures 4 and 5)
+#
+# Only the first parent's 20 duplicates should respond to untransformed digits, and within that parent
+# different duplicates should respond to different digits. The activity map averages each layer over
+# the test digits of each class.
+
+# %% mystnb={"figure": {"caption": "Mean activity per dimension for each digit class on the untransformed test set: F (first 200 dimensions, left), Z (middle) and softmax(Z) (right), columns of Z and softmax(Z) grouped by parent. Untransformed digits activate the duplicates of parent 1 (the first 20 columns), and different digits different duplicates: the specialisation behind Figure 4.", "name": "fig-gar-activity"}}
+soft = torch.softmax(torch.from_numpy(Z_test), 1).numpy()
+fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+for ax, (name, layer) in zip(axes, [("F", F_test[:, :200]), ("Z", Z_test[:, order_nodes]), ("softmax(Z)", soft[:, order_nodes])]):
+    ax.imshow(np.stack([layer[y_test == d].mean(0) for d in range(10)]), aspect="auto", cmap="magma")
+    ax.set_title(name)
+    ax.set_xlabel("dimension")
+    ax.set_ylabel("digit")
+run.savefig(fig, "activity")
+plt.show()
+
+# %% mystnb={"figure": {"caption": "t-SNE of F, Z and softmax(Z) for untransformed test digits, coloured by the true digit (Figure 5).", "name": "fig-gar-tsne"}}
+n_tsne = run.pick(smoke=300, cpu=1000, full=2000)
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+for ax, (name, layer) in zip(axes, [("F", F_test), ("Z", Z_test), ("softmax(Z)", soft)]):
+    embedding_scatter(layer[:n_tsne], y_test[:n_tsne], ax=ax, seed=run.seed, title=name)
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
+run.savefig(fig, "tsne")
+plt.show()
+
+# %% [markdown]
+# ## 8. The graphs $G_Y$ and $G_M$ (Figure 6)
+#
+# On a few hundred transformed test digits, $G_Y$ joins two examples when their pooled predictions
+# $YY^\top$ agree (same pseudo parent), $G_M$ when $BB^\top$ does; edges are kept where the cosine
+# similarity exceeds 0.5. $G_M$ is a spanning subgraph of $G_Y$ in the paper's argument: GAR removes the
+# edges of $G_Y$ between examples that fall on different duplicates, and what is left are the latent
+# classes within each parent.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+n_graph = run.pick(smoke=150, cpu=300, full=500)
+with torch.no_grad():
+    z_probe = models[seeds[0]](probe[:n_graph])[1].double().cpu()
+graphs = {}
+for name, act in [("G_Y", gar.acol_pool(z_probe, 8)), ("G_M", torch.relu(z_probe))]:
+    unit = torch.nn.functional.normalize(act, dim=1)
+    adjacency = ((unit @ unit.T) > 0.5).numpy() & ~np.eye(n_graph, dtype=bool)
+    graphs[name] = nx.from_numpy_array(adjacency.astype(int))
+probe_digits = y_test[:n_graph]
+for name, g in graphs.items():
+    same = np.mean([probe_digits[a] == probe_digits[b] for a, b in g.edges]) if g.number_of_edges() else float("nan")
+    print(f"{name}: {g.number_of_edges()} edges, {nx.number_connected_components(g)} components, "
+          f"{same:.2f} of edges join the same digit")
+
+# %% mystnb={"figure": {"caption": "G_Y (left) and G_M (right) on transformed test digits, vertices coloured by the true digit and placed by a spring layout of G_M; G_M keeps a subset of G_Y's edges, and its components group digits (Figure 6).", "name": "fig-gar-graphs"}}
+layout = nx.spring_layout(graphs["G_M"], seed=run.seed)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+for ax, (name, g) in zip(axes, graphs.items()):
+    nx.draw_networkx_edges(g, layout, ax=ax, alpha=0.05, width=0.5)
+    nx.draw_networkx_nodes(g, layout, ax=ax, node_size=12, node_color=probe_digits, cmap="tab10")
+    ax.set_title(name)
+    ax.set_xlabel("spring layout of G_M (x)")
+    ax.set_ylabel("spring layout of G_M (y)")
+run.savefig(fig, "graphs")
+plt.show()
+
+# %% [markdown]
+# ## 9. Fewer or more clusters (Figure 7)
+#
+# k-means on $F$ does not have to use $k = 10$. With $k = 7$ some digits share a cluster; with $k = 20$
+# digits split into styles (slanted and upright ones, open and closed 4s).
+
+# %% mystnb={"figure": {"caption": "Eight test digits from each k-means cluster of F, one row per cluster, for k = 7 (left) and k = 20 (right) (Figure 7).", "name": "fig-gar-k7-k20"}}
+raw_test = test_digits.images[:n_test]
+fig, axes = plt.subplots(1, 2, figsize=(9, 8), gridspec_kw={"width_ratios": [1, 1]})
+for ax, k in zip(axes, (7, 20)):
+    clusters = kmeans(F_test, k, n_init=3, seed=run.seed).labels
+    rows = [raw_test[np.flatnonzero(clusters == c)[:8]] for c in range(k)]
+    rows = [np.concatenate([r, np.zeros((8 - len(r), 28, 28), np.uint8)]) for r in rows]
+    image_grid(np.concatenate(rows), ncols=8, ax=ax)
+    ax.set_title(f"k = {k}")
+    ax.set_xlabel("examples")
+    ax.set_ylabel("cluster")
+run.savefig(fig, "k7_k20")
+plt.show()
+
+# %% [markdown]
+# ## 10. USPS and SVHN
+#
+# The same code on USPS uses the full dataset (train and test, 9,298 digits of 16×16), as the paper's
+# footnote does following {cite:t}`yang2016jule`: the network is trained on all of it and k-means runs
+# on $F$ of all of it. With 16×16 inputs the same Table 2 layers leave a 1×1 map before $F$.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+usps = load("usps", "all", root=run.data_root)
+n_usps = run.pick(smoke=1_000, cpu=len(usps), full=len(usps))
+x_usps, _ = gar.standardize(usps.tensors()[0][:n_usps])
+x_usps = x_usps.to(run.device)
+usps_config = gar.GarConfig(**{**config.__dict__, "epochs": run.pick(smoke=1, cpu=15, full=400)})
+usps_seeds = seeds[: run.pick(smoke=1, cpu=2, full=10)]
+usps_acc = []
+for s in usps_seeds:
+    torch.manual_seed(s)
+    usps_model = gar.GarCNN(image_size=16, widths=config.widths, d_f=config.d_f).to(run.device)
+    gar.train_gar(usps_model, x_usps, usps_config, seed=s, desc=f"USPS seed {s}")
+    usps_acc.append(gar.evaluate(gar.embed(usps_model, x_usps)[0], usps.labels[:n_usps], n_init=restarts, seed=s)["acc"])
+run.record("gar_acol", "usps", "acc", float(np.mean(usps_acc)), std=float(np.std(usps_acc)), seeds=usps_seeds,
+           runs=len(usps_seeds), note=f"{n_usps} USPS digits (train+test), {usps_config.epochs} epochs, widths {config.widths}/{config.d_f}")
+print(f"USPS ACC {np.mean(usps_acc):.4f} ± {np.std(usps_acc):.4f} over {len(usps_seeds)} seeds")
+
+# %%
+try:
+    svhn = load("svhn", "test", root=run.data_root, download=False)
+    print(f"SVHN found ({len(svhn)} test images) but this notebook does not run it yet.")
+except DatasetNotFoundError:
+    print("SVHN is not available offline here, so the SVHN row of Table 3 (76.80 ± 1.30) is not rerun; "
+          "see the Datasets page for where to put the .mat files.")
+
+# %% [markdown]
+# ## 11. Which transformations carry digit identity? (Section 4.6)
+#
+# The pseudo task only helps if solving it requires knowing the digit. The paper trains with subsets of
+# Eq. 15: {T1, T2} (identity, 90°) gives 72.52%, {T1, T3} (identity, 180°) 96.84%, the four rotations
+# 97.80%, all eight 98.32%. We rerun the three subsets with one seed and the `cpu` budget above
+# (the paper used 10 runs each); the scaling, shearing, translation and pixel-permutation variants of
+# Figure 8 are not rerun.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+subsets = {"gar_acol_rot_t1_t2": (0, 1), "gar_acol_rot_t1_t3": (0, 2), "gar_acol_rot_t1_t4": (0, 1, 2, 3)}
+for experiment, chosen in subsets.items():
+    transforms = tuple(gar.ROTATION_FLIPS[i] for i in chosen)
+    model = train_mnist(run.seed, n_parents=len(transforms), transforms=transforms)
+    acc = gar.evaluate(gar.embed(model, x_test)[0], y_test, n_init=restarts, seed=run.seed)["acc"]
+    run.record(experiment, "mnist", "acc", acc, note=f"{note}; transformations {[gar.TRANSFORM_NAMES[i] for i in chosen]}")
+    print(f"{experiment}: ACC {acc:.4f}")
+
+# %% [markdown]
+# ## 12. Results beside the paper
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from clustutils import results  # noqa: E402
+
+mine = [r for r in results.table(profiles=(run.profile,)) if r["notebook"] == "03_gar_acol" and r["ours"]
+        and r["ours"]["profile"] == run.profile]
+print(results.format_table(mine))
+
+# %% [markdown]
+# **Reading the numbers.** All derivations check out: affinity and balance reach their optima exactly on
+# one-hot, balanced activities, where $N$ is a multiple of the identity and $G_M$ falls into $n$ disjoint
+# regular cliques; the per-parent terms are the original terms on the diagonal blocks. On the trained
+# network both move towards that optimum without reaching it.
+#
+# *MNIST.* The `cpu` profile trains on a third of the training digits, with half-width layers and a few
+# epochs instead of 400, so its accuracy should be read as "how far a few minutes of CPU gets", not as a
+# rerun of Table 3; the `full` profile runs the paper's setting. The paper reports Hungarian ACC (Eq. 16)
+# but the authors' code computes the majority-vote accuracy, which can only be higher; we report both.
+# AE + k-means (81.84% in Table 3, citing DEC) is rerun in the autoencoder chapters, not here.
+#
+# **Open gap (found while writing this chapter).** In our trial runs with the `cpu` settings the network
+# solves the pseudo task (loss from 2.3 down to about 0.26 in 30 epochs on 20,000 digits) but k-means on
+# $F$ stays near 0.28-0.33 ACC, far below the paper's 98.32% and below k-means on pixels. Early in training
+# the balance term dominates and holds the pseudo classification at chance for many steps; afterwards
+# the features separate the transformations, not the digits. Solving the pseudo task is therefore not
+# sufficient in our implementation, and some detail of the authors' Keras code (initialisation, the exact
+# preprocessing order relative to the transformations, padding, or the regulariser's scaling) is probably
+# what makes the digits emerge. Until this is resolved the MNIST, USPS and transformation-study rows of
+# this chapter are evidence about our implementation, not about the paper.
+#
+# *USPS* is small enough to train for more epochs within the `cpu` budget; SVHN is absent offline.
+#
+# *Transformations.* The ordering is the point of Section 4.6: a single 90° rotation is a weak pseudo task
+# (many digits look like a rotated version of another digit or are nearly symmetric), 180° is stronger,
+# and more transformations make a harder task that needs more digit knowledge.
+#
+# ## Exercises
+#
+# ```{exercise}
+# :label: ex-gar-symmetric
+#
+# Which digits are (nearly) invariant under a 180° rotation, and which pairs map onto each other? Predict
+# what this means for the pseudo task {T1, T3}, and check it on the confusion of the clusters of that run.
+# ```
+#
+# ````{solution} ex-gar-symmetric
+# :class: dropdown
+#
+# 0, 1 and 8 look almost the same after a half turn, and 6 and 9 map onto each other. For these digits the
+# network cannot tell "identity" from "rotated by 180°" from the image alone, so the pseudo task gives it
+# no reason to separate 6 from a rotated 9 or to learn anything about 0, 1 and 8 beyond their symmetry.
+# The clusters of the {T1, T3} run should confuse exactly these digits more than the 8-transformation run.
+# ````
+#
+# ```{exercise}
+# :label: ex-gar-balance-bound
+#
+# Show that $\beta(B) \ge 0$, and find all $B$ with $\beta(B) = 0$. What does such a $B$ mean for the
+# clustering, and which term of Eq. 7 prevents it?
+# ```
+#
+# ````{solution} ex-gar-balance-bound
+# :class: dropdown
+#
+# $\beta = ((\sum v_i)^2/\sum v_i^2 - 1)/(n-1)$ and $(\sum v_i)^2 \ge \sum v_i^2$ for $v \ge 0$, with equality
+# iff at most one $v_i$ is non-zero. So $\beta = 0$ when a single node carries all activity: every example
+# in one cluster, a collapse. The term $c_\beta(1 - \beta)$ is maximal there, which is why balance is needed
+# next to affinity (a single active node has zero affinity).
+# ````
+#
+# ```{exercise}
+# :label: ex-gar-per-parent
+#
+# With $n_p = 8$, $k_s = 20$, how many off-diagonal entries of $N$ does Eq. 5 sum, and how many does Eq. 11?
+# Which of the dropped entries does the log loss already control?
+# ```
+#
+# ````{solution} ex-gar-per-parent
+# :class: dropdown
+#
+# Eq. 5: $n(n-1) = 160 \cdot 159 = 25{,}440$. Eq. 11: $n_p k_s(k_s - 1) = 8 \cdot 20 \cdot 19 = 3{,}040$. The
+# $22{,}400$ dropped entries are inter-parent; the log loss, which makes one parent win, drives them to zero.
+# ````

@@ -1,0 +1,259 @@
+"""Deep clustering on an autoencoder's codes: AE-CM (Boubekki et al.) and compact DEC, IDEC, DCN and DKM.
+
+All models share :class:`Autoencoder`, the fully connected ``D-500-500-2000-d`` network with a mirrored
+decoder, LeakyReLU(0.2) and Glorot initialisation used by AE-CM (DEC and IDEC use the same sizes with
+ReLU).  Every model has ``loss(x, index)`` for :func:`clustutils.train.fit` (``index`` is the rows'
+position in the data set, needed by DEC/IDEC's target distribution) and ``predict(x)``.
+
+The baselines are written from their papers' descriptions, kept short:
+
+- DEC (Xie et al. 2016): Student-t soft assignments ``q`` to centroids in code space, trained by
+  ``KL(P || Q)`` against the sharpened target ``p = q^2 / f`` (``f`` the soft cluster sizes), the
+  decoder discarded.  The target is refreshed by :func:`refresh_target` (once per epoch here).
+- IDEC (Guo et al. 2017): DEC's loss times ``gamma`` (0.1) plus the reconstruction error, decoder kept.
+- DCN (Yang et al. 2017): summed squared reconstruction error + ``lam/2 ||z - mu_s||^2`` with hard assignments ``s``; after
+  every step the assignments and the centroids (running means with per-cluster step ``1/count``) are updated.
+- DKM (Fard et al. 2020): summed squared reconstruction error + ``lam * sum_k softmax(-a ||z - mu_k||^2)_k ||z - mu_k||^2``
+  with the centroids as parameters and the inverse temperature ``a`` annealed upwards.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .cm import ClusteringModule, cm_loss_terms
+
+__all__ = ["Autoencoder", "pretrain_autoencoder", "encode", "rescale_codes", "AECM", "orthonormality_penalty", "DEC", "IDEC",
+           "refresh_target", "DCN", "DKM", "train_clustering"]
+
+
+class Autoencoder(nn.Module):
+    """Fully connected autoencoder ``n_input - hidden - n_latent`` with a mirrored decoder (linear ends)."""
+
+    def __init__(self, n_input: int, n_latent: int = 10, hidden=(500, 500, 2000), negative_slope: float = 0.2):
+        super().__init__()
+
+        def mlp(sizes):
+            layers = []
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                layers.append(nn.Linear(a, b))
+                if i < len(sizes) - 2:
+                    layers.append(nn.LeakyReLU(negative_slope) if negative_slope else nn.ReLU())
+            return nn.Sequential(*layers)
+
+        self.encoder = mlp([n_input, *hidden, n_latent])
+        self.decoder = mlp([n_latent, *hidden[::-1], n_input])
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        z = self.encoder(x)
+        return z, self.decoder(z)
+
+    def loss(self, x, index=None):
+        """Mean squared reconstruction error (over samples and pixels)."""
+        return ((self(x)[1] - x) ** 2).mean()
+
+
+def pretrain_autoencoder(ae: Autoencoder, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
+                         progress: bool = True) -> list[float]:
+    """Adam on the mean squared reconstruction error; returns the loss per epoch."""
+    from .train import fit
+
+    optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+    return fit(ae, lambda m, xb: m.loss(xb), (x,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+               seed=seed, progress=progress, desc="autoencoder")
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, x, batch_size: int = 10000) -> torch.Tensor:
+    """``encoder(x)`` in chunks, without gradients."""
+    return torch.cat([encoder(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def rescale_codes(ae: Autoencoder, factor: float) -> None:
+    """Multiply the codes by ``factor`` without changing the reconstruction.
+
+    Scales the encoder's last layer by ``factor`` and the decoder's first weights by ``1 / factor``
+    (the decoder's first layer is linear in ``z``, so ``g(factor z)`` with those weights equals ``g(z)``).
+    """
+    ae.encoder[-1].weight.mul_(factor)
+    ae.encoder[-1].bias.mul_(factor)
+    ae.decoder[0].weight.div_(factor)
+
+
+def orthonormality_penalty(mu) -> torch.Tensor:
+    """``||mu mu^T - I||_F^2``: zero when the centroids (rows of ``mu``) are orthonormal."""
+    eye = torch.eye(mu.shape[0], dtype=mu.dtype, device=mu.device)
+    return ((mu @ mu.T - eye) ** 2).sum()
+
+
+class AECM(nn.Module):
+    """AE-CM: the Clustering Module on the codes of an autoencoder, trained jointly.
+
+    ``loss = CM loss on z (over N * d, as the CM) + beta * MSE(x, x^) + lam * ||mu mu^T - I||_F^2``,
+    the normalisation of the authors' PyTorch example.  ``lam = 0`` drops the orthonormality term.
+    """
+
+    def __init__(self, n_input: int, n_clusters: int, n_latent: int = 10, alpha: float = 1.1, beta: float = 100.0,
+                 lam: float = 0.1, hidden=(500, 500, 2000)):
+        super().__init__()
+        self.ae = Autoencoder(n_input, n_latent, hidden)
+        self.cm = ClusteringModule(n_latent, n_clusters, alpha)
+        self.beta, self.lam = beta, lam
+
+    def loss_terms(self, x) -> dict:
+        z, x_hat = self.ae(x)
+        terms = cm_loss_terms(z, self.cm(z), self.cm.mu, self.cm.alpha)
+        n, d = z.shape
+        return {"cm": (terms["E1"] + terms["E2"] + terms["E3"]) / d + terms["E4"] / (n * d),
+                "reconstruction": ((x_hat - x) ** 2).mean(), "orthonormality": orthonormality_penalty(self.cm.mu)}
+
+    def loss(self, x, index=None):
+        t = self.loss_terms(x)
+        return t["cm"] + self.beta * t["reconstruction"] + self.lam * t["orthonormality"]
+
+    @torch.no_grad()
+    def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
+        return self.cm.predict(encode(self.ae.encoder, x, batch_size))
+
+
+def _student_t(z, mu, dof: float = 1.0):
+    """DEC's soft assignment ``q_ik`` proportional to ``(1 + ||z_i - mu_k||^2 / dof)^(-(dof + 1) / 2)``."""
+    q = (1 + torch.cdist(z, mu) ** 2 / dof) ** (-(dof + 1) / 2)
+    return q / q.sum(1, keepdim=True)
+
+
+class DEC(nn.Module):
+    """DEC: the encoder of a pretrained autoencoder plus centroids, trained by ``KL(P || Q)``."""
+
+    def __init__(self, ae: Autoencoder, centroids):
+        super().__init__()
+        self.ae = ae
+        self.mu = nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
+        self.target = None  # P for the whole data set, set by refresh_target
+
+    def soft_assign(self, x):
+        return _student_t(self.ae.encoder(x), self.mu)
+
+    def loss(self, x, index):
+        q = self.soft_assign(x)
+        p = self.target[index]
+        return (p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum(1).mean()
+
+    @torch.no_grad()
+    def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
+        return torch.cat([self.soft_assign(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+class IDEC(DEC):
+    """IDEC: DEC's clustering loss times ``gamma`` plus the autoencoder's reconstruction error."""
+
+    def __init__(self, ae: Autoencoder, centroids, gamma: float = 0.1):
+        super().__init__(ae, centroids)
+        self.gamma = gamma
+
+    def loss(self, x, index):
+        z, x_hat = self.ae(x)
+        q = _student_t(z, self.mu)
+        p = self.target[index]
+        kl = (p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum(1).mean()
+        return ((x_hat - x) ** 2).mean() + self.gamma * kl
+
+
+@torch.no_grad()
+def refresh_target(model: DEC, x, batch_size: int = 10000) -> torch.Tensor:
+    """Set DEC's target ``p_ik = (q_ik^2 / f_k) / sum_l (q_il^2 / f_l)``, ``f_k = sum_i q_ik``; return the labels."""
+    q = torch.cat([model.soft_assign(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    weight = q**2 / q.sum(0)
+    model.target = weight / weight.sum(1, keepdim=True)
+    return q.argmax(1)
+
+
+class DCN(nn.Module):
+    """DCN: summed squared reconstruction error + ``lam / 2 * ||z - mu_s||^2`` with hard assignments and running-mean centroids."""
+
+    def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0):
+        super().__init__()
+        self.ae = ae
+        self.register_buffer("mu", torch.as_tensor(centroids, dtype=torch.float32).clone())
+        self.register_buffer("counts", torch.ones(len(self.mu)))
+        self.lam = lam
+
+    def loss(self, x, index=None):
+        z, x_hat = self.ae(x)
+        with torch.no_grad():
+            s = torch.cdist(z, self.mu).argmin(1)
+        loss = ((x_hat - x) ** 2).sum(1).mean() + self.lam / 2 * ((z - self.mu[s]) ** 2).sum(1).mean()
+        self._last = (z.detach(), s)
+        return loss
+
+    @torch.no_grad()
+    def update_centroids(self) -> None:
+        """After a step: DCN's incremental mean, each code moving its centroid by ``(z - mu_k) / count_k``.
+
+        Applied code by code this is the running mean ``(count_k mu_k + sum z) / (count_k + m_k)`` over
+        the ``m_k`` codes of the batch assigned to ``k``, which is computed here in one step.
+        """
+        z, s = self._last
+        added = torch.zeros_like(self.mu).index_add_(0, s, z)
+        m = torch.bincount(s, minlength=len(self.mu)).to(self.counts.dtype)
+        self.mu.copy_((self.counts[:, None] * self.mu + added) / (self.counts + m)[:, None])
+        self.counts += m
+
+    @torch.no_grad()
+    def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
+        return torch.cdist(encode(self.ae.encoder, x, batch_size), self.mu).argmin(1)
+
+
+class DKM(nn.Module):
+    """DKM: summed squared reconstruction error + ``lam * sum_k softmax(-a d_k)_k d_k``, ``d_k = ||z - mu_k||^2``, ``a`` annealed."""
+
+    def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0, inverse_temperature: float = 1.0):
+        super().__init__()
+        self.ae = ae
+        self.mu = nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
+        self.lam, self.inverse_temperature = lam, inverse_temperature
+
+    def loss(self, x, index=None):
+        z, x_hat = self.ae(x)
+        d = torch.cdist(z, self.mu) ** 2
+        weights = torch.softmax(-self.inverse_temperature * d, 1)
+        return ((x_hat - x) ** 2).sum(1).mean() + self.lam * (weights * d).sum(1).mean()
+
+    @torch.no_grad()
+    def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
+        return torch.cdist(encode(self.ae.encoder, x, batch_size), self.mu).argmin(1)
+
+
+def train_clustering(model: nn.Module, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
+                     optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
+                     on_epoch_end=None) -> list[float]:
+    """Train any model of this module with :func:`clustutils.train.fit` (Adam ``lr`` unless ``optimizer``).
+
+    DEC/IDEC get their target refreshed before every epoch; DCN its centroids after every step;
+    DKM's inverse temperature is multiplied by ``2**(1/epochs * log2(1000))`` per epoch (x1000 overall).
+    """
+    from .train import fit
+
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, eps=1e-3 if isinstance(model, AECM) else 1e-8)
+    index = torch.arange(len(x), device=x.device)
+    history = []
+    bar_desc = type(model).__name__
+    for epoch in range(epochs):
+        if isinstance(model, DEC):
+            refresh_target(model, x)
+        step_end = model.update_centroids if isinstance(model, DCN) else None
+        history += fit(model, lambda m, xb, ib: m.loss(xb, ib), (x, index), epochs=1, batch_size=batch_size,
+                       optimizer=optimizer, seed=seed + epoch, progress=False, on_step_end=step_end, desc=bar_desc)
+        if isinstance(model, DKM):
+            model.inverse_temperature *= 1000 ** (1 / max(epochs, 1))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history[-1])
+        if progress and (epoch + 1) % max(1, epochs // 5) == 0:
+            print(f"{bar_desc} epoch {epoch + 1}/{epochs}: loss {history[-1]:.4g}")
+    return history

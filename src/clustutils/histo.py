@@ -1,0 +1,419 @@
+"""Autoencoders feeding k-means for histopathology patches (Liu & Zhang), and how to score them.
+
+Models (all take ``(N, 3, 50, 50)`` patches in [0, 1] and reconstruct that size):
+
+- :class:`FCAutoencoder`: the paper's fully connected AE, 7500-2000-1000-500-64 with batch norm.
+- :class:`ConvAutoencoder`: the base CNN AE with max-pooling (latent 256 x 1 x 1), from the paper's appendix.
+- :class:`ConvAutoencoderNoPool`: the same without max-pooling; the appendix's strides give a 192-d latent.
+- :class:`AlexNetAutoencoder`, :class:`ResNetAutoencoder`: encoders built from torchvision's
+  ``alexnet`` and ``resnet18`` definitions (random initialisation, no weights are downloaded),
+  each followed by a mirrored transposed-convolution decoder.
+- :func:`densenet_classifier`: the supervised baseline, torchvision's ``DenseNet`` with five dense blocks.
+
+``width`` (and ``fc_width``) scale the hidden layers so that a CPU run stays small; the
+latent sizes stay the paper's.  Scoring follows the authors' code: k-means (k = 2) is fit on
+the training latents, clusters are mapped to labels on the training fold
+(:func:`proportion_mapping`: the cluster with the larger fraction of positives is positive),
+and the test fold is scored with accuracy and F1.  :func:`cv_folds` makes patch-level
+(``KFold``) or group-level (``GroupKFold``, e.g. patient) folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import f1_score, normalized_mutual_info_score
+from sklearn.model_selection import GroupKFold, KFold
+from torch import nn
+
+from . import metrics
+from .train import fit
+
+__all__ = [
+    "PATCH", "FCAutoencoder", "ConvAutoencoder", "ConvAutoencoderNoPool", "AlexNetAutoencoder", "ResNetAutoencoder",
+    "densenet_classifier", "summed_squared_error", "conv_adjoint_gap", "minibatch_kmeans", "proportion_mapping",
+    "hungarian_label_mapping", "apply_mapping", "binary_scores", "cv_folds", "sample_groups", "Fold", "train_autoencoder", "encode",
+    "cluster_and_score", "train_classifier", "predict",
+]
+
+PATCH = 50  # side of an IDC patch in pixels
+
+
+def _c(channels: int, width: float) -> int:
+    return max(4, int(round(channels * width)))
+
+
+def _bn_relu_conv(conv, channels):
+    return [conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+
+
+class _Autoencoder(nn.Module):
+    """``encoder`` then ``decoder``; ``encode`` returns flat latent rows; ``forward`` the reconstruction."""
+
+    input_size = PATCH
+
+    def _resize(self, x, size):
+        return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+    def encode(self, x):
+        return self.encoder(self._resize(x, self.input_size)).flatten(1)
+
+    def forward(self, x):
+        return self._resize(self.decoder(self.encoder(self._resize(x, self.input_size))), x.shape[-1])
+
+
+class FCAutoencoder(_Autoencoder):
+    """The paper's fully connected AE (appendix 8.1): 7500-2000-1000-500-64, batch norm and ReLU, sigmoid output.
+
+    ``widths`` are the hidden layer sizes (the paper's by default).
+    """
+
+    def __init__(self, latent: int = 64, widths=(2000, 1000, 500), input_dim: int = 3 * PATCH * PATCH):
+        super().__init__()
+        dims = (input_dim, *widths, latent)
+        enc = [nn.Flatten()]
+        for a, b in zip(dims[:-1], dims[1:]):
+            enc += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
+        dec = []
+        back = dims[::-1]
+        for a, b in zip(back[:-2], back[1:-1]):
+            dec += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
+        dec += [nn.Linear(back[-2], input_dim), nn.Sigmoid(), nn.Unflatten(1, (3, PATCH, PATCH))]
+        self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
+
+
+def _paper_decoder(latent: int, width: float) -> nn.Sequential:
+    """The transposed-convolution decoder of the paper's CNN AEs: 1x1 -> 2 -> 3 -> 6 -> 12 -> 25 -> 50."""
+    layers = [nn.ReLU(inplace=True)]
+    chans = [latent, _c(256, width), _c(512, width), _c(256, width), _c(256, width), _c(128, width)]
+    specs = [(4, 1, 1), (3, 2, 1), (4, 2, 1), (4, 2, 1), (5, 2, 1)]
+    for (k, s, p), a, b in zip(specs, chans[:-1], chans[1:]):
+        layers += _bn_relu_conv(nn.ConvTranspose2d(a, b, k, s, p), b)
+    layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+class ConvAutoencoder(_Autoencoder):
+    """The paper's base CNN AE (appendix 8.1): four conv + max-pool stages and a 2x2 conv to 256 x 1 x 1."""
+
+    def __init__(self, latent: int = 256, width: float = 1.0):
+        super().__init__()
+        c = [3, _c(128, width), _c(256, width), _c(512, width), _c(256, width)]
+        specs = [(3, 1, 0), (5, 1, 1), (4, 1, 1), (3, 2, 2)]  # 50 -> 48/24 -> 22/11 -> 10/5 -> 4/2
+        enc = []
+        for (k, s, p), a, b in zip(specs, c[:-1], c[1:]):
+            enc += _bn_relu_conv(nn.Conv2d(a, b, k, s, p), b) + [nn.MaxPool2d(2, 2)]
+        enc += [nn.Conv2d(c[-1], latent, 2), nn.BatchNorm2d(latent)]  # 2 -> 1
+        self.encoder, self.decoder = nn.Sequential(*enc), _paper_decoder(latent, width)
+
+
+class ConvAutoencoderNoPool(_Autoencoder):
+    """The paper's CNN AE without max-pooling (appendix 8.1): strided convolutions 50 -> 49 -> 24 -> 11 -> 4 -> 1.
+
+    The appendix's last encoder layer has 192 channels, so the latent is 192-d (not 256).
+    """
+
+    def __init__(self, latent: int = 192, width: float = 1.0):
+        super().__init__()
+        c = [3, _c(128, width), _c(256, width), _c(512, width), _c(256, width)]
+        specs = [(4, 1, 1), (5, 2, 1), (4, 2, 0), (5, 2, 0)]
+        enc = []
+        for (k, s, p), a, b in zip(specs, c[:-1], c[1:]):
+            enc += _bn_relu_conv(nn.Conv2d(a, b, k, s, p), b)
+        enc += [nn.Conv2d(c[-1], latent, 4, 2), nn.BatchNorm2d(latent)]
+        self.encoder, self.decoder = nn.Sequential(*enc), _paper_decoder(latent, width)
+
+
+def _mirror_decoder(latent: int, channels: int, start: int, doublings: int, width: float) -> nn.Sequential:
+    """Linear latent -> ``channels`` x start x start, then ``doublings`` transposed convolutions (x2 each), sigmoid."""
+    layers = [nn.Linear(latent, channels * start * start), nn.ReLU(inplace=True), nn.Unflatten(1, (channels, start, start))]
+    a = channels
+    for i in range(doublings - 1):
+        b = max(_c(64, width), a // 2)
+        layers += _bn_relu_conv(nn.ConvTranspose2d(a, b, 4, 2, 1), b)
+        a = b
+    layers += [nn.ConvTranspose2d(a, 3, 4, 2, 1), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+class AlexNetAutoencoder(_Autoencoder):
+    """Encoder: torchvision's AlexNet (random init) with a ``latent``-d last layer; decoder: mirrored.
+
+    Patches are resized to ``input_size`` (the paper: 250; AlexNet needs at least 63) before
+    encoding; the decoder maps the latent to 48x48, resized to 50x50: the loss is measured at
+    the patches' own resolution.  ``fc_width``
+    is the width of AlexNet's two hidden fully connected layers (4096 in torchvision).
+    """
+
+    def __init__(self, latent: int = 512, input_size: int = 250, fc_width: int = 4096, width: float = 1.0):
+        super().__init__()
+        from torchvision.models import alexnet
+
+        net = alexnet(weights=None, num_classes=latent)
+        if fc_width != 4096:
+            net.classifier[1] = nn.Linear(256 * 6 * 6, fc_width)
+            net.classifier[4] = nn.Linear(fc_width, fc_width)
+            net.classifier[6] = nn.Linear(fc_width, latent)
+        self.input_size = input_size
+        self.encoder = net
+        self.decoder = _mirror_decoder(latent, _c(256, width), 6, 3, width)  # 6 -> 48, resized to 50
+
+
+
+class ResNetAutoencoder(_Autoencoder):
+    """Encoder: torchvision's ResNet-18 trunk (random init) and a linear map to ``latent``; decoder: mirrored.
+
+    Patches are resized to ``input_size`` first (the paper: 250); the decoder maps the latent
+    to 64x64, resized to 50x50.  ``width`` scales the decoder only; the encoder is torchvision's ``resnet18``.
+    """
+
+    def __init__(self, latent: int = 256, input_size: int = 250, width: float = 1.0):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None, num_classes=latent)
+        self.input_size = input_size
+        self.encoder = net
+        self.decoder = _mirror_decoder(latent, _c(256, width), 2, 5, width)  # 2 -> 64, resized to 50
+
+
+class _Resized(nn.Module):
+    def __init__(self, net, size):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def forward(self, x):
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net(x)
+
+
+def densenet_classifier(num_classes: int = 2, growth_rate: int = 32, block_config=(6, 12, 24, 16, 16),
+                        num_init_features: int = 64, input_size: int = 64) -> nn.Module:
+    """Torchvision's ``DenseNet`` with five dense blocks (the paper gives only "five Dense blocks").
+
+    The stem halves the size twice and each of the four transitions halves it again, so
+    the patches are resized to ``input_size`` (64: 16 -> 8 -> 4 -> 2 -> 1) before the network.
+    """
+    from torchvision.models import DenseNet
+
+    net = DenseNet(growth_rate=growth_rate, block_config=tuple(block_config), num_init_features=num_init_features,
+                   num_classes=num_classes)
+    return _Resized(net, input_size)
+
+
+# --------------------------------------------------------------------------
+# Objective, adjoint, mini-batch k-means
+
+
+def summed_squared_error(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The AE objective of Eq. 3 as the authors' code computes it: ``sum ||x - psi(phi(x))||^2`` over the batch."""
+    return ((model(x) - x) ** 2).sum()
+
+
+def conv_adjoint_gap(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, stride: int = 1, padding: int = 0,
+                     transpose_weight: torch.Tensor | None = None) -> float:
+    """Relative gap between ``<conv(x), y>`` and ``<x, conv_transpose(y)>``.
+
+    ``x`` has the input shape of the convolution and ``y`` its output shape; with the same
+    weights (``transpose_weight=None``) the gap is 0 to rounding because ``conv_transpose2d``
+    is the adjoint of ``conv2d``; other ``transpose_weight`` show what a wrong adjoint gives.
+    """
+    transpose_weight = weight if transpose_weight is None else transpose_weight
+    lhs = (F.conv2d(x, weight, stride=stride, padding=padding) * y).sum()
+    extra = x.shape[-1] - ((y.shape[-1] - 1) * stride - 2 * padding + weight.shape[-1])
+    back = F.conv_transpose2d(y, transpose_weight, stride=stride, padding=padding, output_padding=extra)
+    rhs = (x * back).sum()
+    return float((lhs - rhs).abs() / lhs.abs().clamp_min(1e-300))
+
+
+def minibatch_kmeans(x: np.ndarray, k: int, batch_size: int, n_steps: int, seed: int = 0, update: str = "running",
+                     init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mini-batch k-means (Eqs. 8-10); returns ``(centers, labels of all x)``.
+
+    Step: draw ``batch_size`` rows (Eq. 8), assign each to its nearest centre (Eq. 9),
+    update the centres.  ``update="batch"`` is Eq. 10 as printed: each centre becomes the
+    mean of its points *in this batch* (centres without points stay).  ``update="running"``
+    is Sculley's (2010) update that scikit-learn's MiniBatchKMeans uses: each centre is the
+    running mean of every point ever assigned to it (per-centre step size 1 / count).
+    ``init``: starting centres (default: ``k`` rows of ``x`` drawn at random, step 1 of the paper).
+    """
+    if update not in ("running", "batch"):
+        raise ValueError(f"update must be 'running' or 'batch', not {update!r}")
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x, dtype=np.float64)
+    centers = (x[rng.choice(len(x), k, replace=False)] if init is None else np.array(init, dtype=np.float64)).copy()
+    counts = np.zeros(k)
+    for _ in range(n_steps):
+        batch = x[rng.choice(len(x), min(batch_size, len(x)), replace=False)]
+        nearest = ((batch[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+        for j in range(k):
+            members = batch[nearest == j]
+            if not len(members):
+                continue
+            if update == "batch":
+                centers[j] = members.mean(0)
+            else:
+                counts[j] += len(members)
+                centers[j] += (members.sum(0) - len(members) * centers[j]) / counts[j]
+    labels = ((x[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return centers, labels
+
+
+# --------------------------------------------------------------------------
+# Cluster-to-label mappings and scores
+
+
+def proportion_mapping(y_true, clusters, positive: int = 1) -> dict:
+    """The authors' mapping for two clusters: the cluster with the larger *fraction* of positives is positive.
+
+    Returns ``{cluster: label}``; ties go to the lower cluster id (as in the authors' code).
+    Unlike Hungarian matching (which compares counts), a small, pure cluster wins over a
+    large, mixed one.
+    """
+    y_true, clusters = np.asarray(y_true), np.asarray(clusters)
+    ids = np.unique(clusters)
+    if len(ids) > 2:
+        raise ValueError(f"proportion mapping is defined for at most 2 clusters, got {len(ids)}")
+    negative = [lab for lab in np.unique(y_true) if lab != positive]
+    negative = negative[0] if negative else 1 - positive
+    fractions = [np.mean(y_true[clusters == c] == positive) for c in ids]
+    best = int(np.argmax(fractions))
+    return {c.item(): (positive if i == best else negative) for i, c in enumerate(ids)}
+
+
+def hungarian_label_mapping(y_true, clusters) -> dict:
+    """One-to-one cluster -> label map that maximises the number of correct points (counts, not fractions)."""
+    counts, ids, classes = metrics.contingency(y_true, clusters)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return {ids[r].item(): classes[c].item() for r, c in zip(rows, cols)}
+
+
+def apply_mapping(mapping: dict, clusters, default: int = 0) -> np.ndarray:
+    """Labels predicted by mapping each cluster id; clusters absent from ``mapping`` get ``default``."""
+    return np.array([mapping.get(c, default) for c in np.asarray(clusters).tolist()], dtype=np.int64)
+
+
+def binary_scores(y_true, y_pred, positive: int = 1) -> dict:
+    """Accuracy (Eq. 14 with the mapping already applied) and F1 of the positive class (Eq. 15)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return {"acc": float(np.mean(y_true == y_pred)),
+            "f1": float(f1_score(y_true == positive, y_pred == positive, zero_division=0.0))}
+
+
+# --------------------------------------------------------------------------
+# Cross-validation
+
+
+@dataclass
+class Fold:
+    """Indices of one cross-validation fold: train, validation (best checkpoint) and test."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def cv_folds(n: int, n_splits: int = 5, groups=None, seed: int = 0) -> list[Fold]:
+    """``n_splits`` folds as in the authors' code: fold i is the test set, fold i+1 the validation set, the rest train.
+
+    Without ``groups`` the folds shuffle patches (scikit-learn ``KFold``); with ``groups``
+    (patient or image ids) every group lies in exactly one fold (``GroupKFold``, shuffled).
+    """
+    if groups is None:
+        parts = [test for _, test in KFold(n_splits, shuffle=True, random_state=seed).split(np.arange(n))]
+    else:
+        splitter = GroupKFold(n_splits, shuffle=True, random_state=seed)
+        parts = [test for _, test in splitter.split(np.arange(n), groups=np.asarray(groups))]
+    folds = []
+    for i in range(n_splits):
+        val = parts[(i + 1) % n_splits]
+        train = np.sort(np.concatenate([parts[j] for j in range(n_splits) if j not in (i, (i + 1) % n_splits)]))
+        folds.append(Fold(train, np.sort(val), np.sort(parts[i])))
+    return folds
+
+
+def sample_groups(groups, n_target: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of whole groups (patients, images), drawn at random until at least ``n_target`` rows.
+
+    ``None`` (or a target above the total) returns every index.  Sorted.
+    """
+    groups = np.asarray(groups)
+    if n_target is None or n_target >= len(groups):
+        return np.arange(len(groups))
+    order = np.random.default_rng(seed).permutation(np.unique(groups))
+    sizes = np.array([np.sum(groups == g) for g in order])
+    chosen = order[: int(np.searchsorted(np.cumsum(sizes), n_target)) + 1]
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
+# --------------------------------------------------------------------------
+# Training and evaluation
+
+
+def train_autoencoder(model: nn.Module, x_train: torch.Tensor, x_val: torch.Tensor, *, epochs: int, batch_size: int,
+                      lr: float = 1e-3, weight_decay: float = 5e-4, step_size: int = 7, seed: int = 0,
+                      desc: str = "autoencoder", progress: bool = True) -> list[float]:
+    """The authors' schedule: Adam, summed squared error, lr x0.1 every ``step_size`` epochs, best-validation weights."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=0.1)
+
+    def val_loss(m):
+        return sum(float(summed_squared_error(m, x_val[i : i + 500])) for i in range(0, len(x_val), 500))
+
+    return fit(model, summed_squared_error, (x_train,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+               scheduler=scheduler, select_best=val_loss, seed=seed, desc=desc, progress=progress)
+
+
+@torch.no_grad()
+def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Latent rows of ``x`` (eval mode), as a float64 NumPy array."""
+    model.eval()
+    return torch.cat([model.encode(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)]).double().numpy()
+
+
+def cluster_and_score(z_train, y_train, z_test, y_test, n_init: int = 50, seed: int = 0,
+                      batch_size: int | None = None) -> dict:
+    """k-means (k = 2) fit on training rows, applied to test rows; the authors' and the book's scores.
+
+    Returns ``acc``/``f1`` (proportion mapping learned on the training fold: the paper's
+    numbers), ``acc_hungarian_map``/``f1_hungarian_map`` (Hungarian mapping learned on the
+    training fold), ``cluster_acc`` (Hungarian ACC of Eq. 14 on the test fold) and ``nmi``.
+    ``batch_size``: use scikit-learn's MiniBatchKMeans with that batch (the paper's text: 1,000)
+    instead of KMeans (the authors' code); for raw pixels of the whole IDC set.
+    """
+    z_train, z_test = np.asarray(z_train), np.asarray(z_test)
+    if batch_size is None:
+        km = KMeans(2, n_init=n_init, max_iter=1000, random_state=seed).fit(z_train)
+    else:
+        km = MiniBatchKMeans(2, batch_size=batch_size, n_init=n_init, random_state=seed).fit(z_train)
+    c_train, c_test = km.labels_, km.predict(z_test)
+    paper = binary_scores(y_test, apply_mapping(proportion_mapping(y_train, c_train), c_test))
+    hung = binary_scores(y_test, apply_mapping(hungarian_label_mapping(y_train, c_train), c_test))
+    return {**paper, "acc_hungarian_map": hung["acc"], "f1_hungarian_map": hung["f1"],
+            "cluster_acc": metrics.cluster_acc(y_test, c_test),
+            "nmi": float(normalized_mutual_info_score(y_test, c_test))}
+
+
+def train_classifier(model: nn.Module, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int,
+                     lr: float = 1e-4, seed: int = 0, desc: str = "classifier", progress: bool = True) -> list[float]:
+    """Softmax cross-entropy (Eqs. 12-13) with Adam; keeps the weights of the epoch with the lowest validation error."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def val_error(m):
+        return float(np.mean(predict(m, x_val) != y_val.cpu().numpy()))
+
+    return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x_train, y_train), epochs=epochs,
+               batch_size=batch_size, optimizer=optimizer, select_best=val_error, seed=seed, desc=desc, progress=progress)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Arg-max class of every row of ``x`` (eval mode)."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1).cpu() for i in range(0, len(x), batch_size)]).numpy()
