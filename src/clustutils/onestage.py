@@ -6,12 +6,17 @@ Our reading of the ICLR 2022 submission "One Stage Autoencoders for Multi-Domain
 * ACRBM (Eqs. 8-14): ``h = softmax(v W + b_h)``, reconstruction ``sigmoid(h W^T)`` without bias,
   ``u = h^T h`` over a batch, ``eta_i = u_ii / sum_j u_ij`` and the loss ``-mean_i log eta_i``.
 * AE + ACRBM (Appendix B): a dense autoencoder whose linear code feeds a softmax ACRBM layer;
-  code and ACRBM states are concatenated and decoded.  The layer sizes reproduce the paper's
-  parameter counts (+197K, +850K, +200K), which dense layers match and convolutions do not.
-* LOC (Eqs. 18-22, Appendix C): a small convolutional net maps each image to a non-negative
-  "observer kernel" G; the image convolved with its own G is its reconstruction; the MSE is
-  switched off below the lower bound ``rho``; rounding the standardised reconstruction gives
-  consecutive cluster labels, and the median label splits them into background/foreground.
+  code and ACRBM states are concatenated and decoded.  By default the ACRBM layer is trained by
+  its own objective only and the autoencoder by the reconstruction only (``coupling``).  The
+  layer sizes reproduce the paper's parameter counts (+197K, +850K, +200K), which dense layers
+  match and convolutions do not.
+* LOC (Eqs. 18-22, Appendix C): a small convolutional net maps each image (pixels in [0, 1]) to
+  a non-negative "observer kernel" G, the raw sigmoid map of Fig. 12 (not normalised); the image
+  convolved with its own G is its reconstruction; the batch MSE is switched off once it falls
+  below the lower bound ``rho``.  Training starts with a kernel of large mass (sum of G) and
+  stops, through the gate, at a mass that grows with ``rho``; rounding the reconstruction then
+  gives consecutive cluster labels whose number grows with that mass (``loc_stopping_mass``),
+  and the median label splits them into background/foreground.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ __all__ = [
     "two_way_partition",
     "LOCNet",
     "observer_reconstruction",
+    "loc_mse",
     "loc_loss",
+    "loc_stopping_mass",
     "loc_labels",
     "median_binary",
     "standardise_images",
@@ -110,22 +117,37 @@ class AEACRBM(nn.Module):
     encoder: two dense ReLU layers of ``encoder`` units; code ``h_AE``: linear, ``latent`` units;
     ``h_ACRBM = softmax(h_AE W + b)`` with ``n_clusters`` units; decoder input ``[h_AE, h_ACRBM]``,
     two dense ReLU layers of ``decoder`` units, sigmoid output.  Loss: MSE + ``weight`` * ACRBM.
+
+    ``coupling`` says which parameters each term trains:
+
+    * ``"separate"`` (default): "ACRBMs have been trained without considering a reconstruction
+      criterion, either as AE-based or shallow": the ACRBM layer is trained by its objective alone,
+      on the code as the autoencoder makes it (the code is detached at the ACRBM's input and the
+      states at the decoder's input), and the autoencoder by the reconstruction alone.  One stage:
+      both are trained at the same time, from the same batches.
+    * ``"joint"``: both terms back-propagate everywhere (a plain multi-output model).  The ACRBM
+      objective then also trains the encoder, which can satisfy it by scaling its linear code up
+      until the softmax saturates.
     """
 
     def __init__(self, n_visible: int = 784, n_clusters: int = 10, encoder: int = 100, latent: int = 90,
-                 decoder: int = 100, weight: float = 1.0):
+                 decoder: int = 100, weight: float = 1.0, coupling: str = "separate"):
         super().__init__()
+        if coupling not in ("separate", "joint"):
+            raise ValueError(f"coupling must be 'separate' or 'joint', got {coupling!r}")
         self.encoder = nn.Sequential(_mlp([n_visible, encoder, encoder]), nn.Linear(encoder, latent))
         self.acrbm = ACRBM(latent, n_clusters)
         self.decoder = nn.Sequential(_mlp([latent + n_clusters, decoder, decoder]), nn.Linear(decoder, n_visible),
                                      nn.Sigmoid())
         self.weight = weight
+        self.coupling = coupling
 
     def forward(self, v: torch.Tensor):
         """``(code, cluster states, reconstruction)``."""
         code = self.encoder(v)
-        h = self.acrbm(code)
-        return code, h, self.decoder(torch.cat([code, h], dim=1))
+        separate = self.coupling == "separate"
+        h = self.acrbm(code.detach() if separate else code)
+        return code, h, self.decoder(torch.cat([code, h.detach() if separate else h], dim=1))
 
     def loss(self, v: torch.Tensor) -> torch.Tensor:
         _, h, rec = self(v)
@@ -176,10 +198,13 @@ class LOCNet(nn.Module):
 
     conv3x3/1 -> conv7x7/2 -> maxpool2 -> conv3x3/2 -> conv7x7/2 (8 filters each, BN + ReLU)
     -> conv1x1 (1 filter, sigmoid) -> maxpool2: an input of side S gives a kernel of side S/32.
-    The kernel is normalised to sum to one (our choice: the reconstruction is then a weighted mean).
+    The kernel is the sigmoid map itself, entries in (0, 1), so its mass ``sum G`` is free (up to
+    (S/32)^2): that mass is what training with the gate of Eq. 21 sets, and what sets the number
+    of clusters.  ``normalise=True`` divides each kernel by its sum (an earlier reading of ours,
+    under which v * G is a weighted mean and the MSE on [0, 1] pixels can never exceed rho = 0.5).
     """
 
-    def __init__(self, in_channels: int = 3, filters: int = 8):
+    def __init__(self, in_channels: int = 3, filters: int = 8, normalise: bool = False):
         super().__init__()
 
         def block(c_in, k, s):
@@ -188,11 +213,12 @@ class LOCNet(nn.Module):
         self.body = nn.Sequential(*block(in_channels, 3, 1), *block(filters, 7, 2), nn.MaxPool2d(2),
                                   *block(filters, 3, 2), *block(filters, 7, 2),
                                   nn.Conv2d(filters, 1, 1), nn.Sigmoid(), nn.MaxPool2d(2))
+        self.normalise = normalise
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        """Observer kernels ``G``, shape ``(B, k, k)``, non-negative, each summing to one."""
+        """Observer kernels ``G``, shape ``(B, k, k)``, entries in (0, 1) (summing to one if ``normalise``)."""
         g = self.body(v)[:, 0]
-        return g / g.sum(dim=(1, 2), keepdim=True)
+        return g / g.sum(dim=(1, 2), keepdim=True) if self.normalise else g
 
 
 def observer_reconstruction(v: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
@@ -208,15 +234,44 @@ def observer_reconstruction(v: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     return out[..., :height, :width].reshape(b, c, height, width)
 
 
+def loc_mse(v: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Per-image MSE of ``v_i`` against ``v_i * G_i`` (the summand of Eq. 20), shape ``(B,)``."""
+    return ((v - observer_reconstruction(v, G)) ** 2).mean(dim=(1, 2, 3))
+
+
 def loc_loss(v: torch.Tensor, G: torch.Tensor, rho: float, per_image: bool = False) -> torch.Tensor:
-    """Eqs. 20-22: per-image MSE ``e_i`` of ``v_i`` against ``v_i * G_i``, kept only where ``e_i > rho``."""
-    e = ((v - observer_reconstruction(v, G)) ** 2).mean(dim=(1, 2, 3))
-    gated = torch.where(e > rho, e, torch.zeros_like(e))
-    return gated if per_image else gated.mean()
+    """Eqs. 20-22: the batch MSE ``e = (1/k) sum_i MSE_i`` if ``e > rho``, else 0 (no gradient).
+
+    Eq. 20 averages over the ``k`` images of the batch before the gate of Eq. 21, so the gate is
+    on the batch.  ``per_image=True`` returns the per-image MSEs, each gated on its own (a variant
+    used to reason about single images).
+    """
+    e = loc_mse(v, G)
+    if per_image:
+        return torch.where(e > rho, e, torch.zeros_like(e))
+    e = e.mean()
+    return torch.where(e > rho, e, torch.zeros_like(e))
+
+
+def loc_stopping_mass(v: torch.Tensor, shape: torch.Tensor, rho: float) -> torch.Tensor:
+    """Where the gate of Eq. 21 stops a kernel ``G = c * shape`` whose mass ``c`` descends from above.
+
+    For one image and a fixed kernel shape (``sum shape = 1``) the MSE is a quadratic in ``c``:
+    ``e(c) = A - 2 c B + c^2 C`` with ``b = v * shape``, ``A = mean v^2``, ``B = mean v b``,
+    ``C = mean b^2``; it is smallest at ``c* = B / C`` with ``e_min = A - B^2 / C``.  Descending
+    from a larger mass, the gate closes at the first ``c`` with ``e(c) = rho``:
+    ``c_rho = c* + sqrt((rho - e_min) / C)``, which grows with ``rho`` (and ``c*`` if
+    ``rho <= e_min``: the gate never closes).  ``v``: ``(B, C, H, W)``; ``shape``: ``(B, k, k)``.
+    Returns ``(B,)``.
+    """
+    b = observer_reconstruction(v, shape)
+    A, B, C = (v**2).mean(dim=(1, 2, 3)), (v * b).mean(dim=(1, 2, 3)), (b**2).mean(dim=(1, 2, 3))
+    c_star, e_min = B / C, A - B**2 / C
+    return c_star + torch.sqrt(torch.clamp(rho - e_min, min=0.0) / C)
 
 
 def standardise_images(v: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per image and channel (the scale on which ``rho`` is read)."""
+    """Zero mean, unit variance per image and channel (the pixels our k-means baseline clusters)."""
     mean = v.mean(dim=(2, 3), keepdim=True)
     std = v.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     return (v - mean) / std
@@ -226,7 +281,9 @@ def loc_labels(reconstruction: torch.Tensor) -> torch.Tensor:
     """Cluster labels from the floating-point output: round the channel mean, shift to start at 0.
 
     The labels of each image are consecutive integers 0..K-1 (no gaps, as the paper notes):
-    rounding a continuous field that takes every value between its minimum and maximum.
+    rounding a continuous field that takes every value between its minimum and maximum.  For
+    pixels in [0, 1] and a kernel of mass c, K is about ``round(c * max) - round(c * min) + 1``
+    of the blurred image: the number of clusters follows the kernel's mass.
     Returns ``(B, H, W)`` int64.
     """
     levels = torch.round(reconstruction.mean(dim=1))
