@@ -260,8 +260,8 @@ print(f"toy: proportion mapping {by_proportion['acc']:.3f}, Hungarian {by_hungar
 # ## 5. The data
 #
 # The notebook uses the IDC patches when `load("idc")` finds them, and the stand-in otherwise.
-# Budgets: `smoke` uses ~400 patches; `cpu` draws 150 whole images (or, on IDC, whole patients)
-# for about 2,400 patches; `full` uses every patch.
+# Budgets: `smoke` uses ~400 patches; `cpu` draws 150 whole images (on IDC, 16 random patches from
+# each of 150 patients, since one patient holds about 1,700) for about 2,400 patches; `full` uses every patch.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -273,7 +273,7 @@ except DatasetNotFoundError as missing:
     data = load("flowers17_patches", root=run.data_root)
     dataset, unit = "flowers17_patches", "image"
 n_target = run.pick(smoke=400, cpu=2400, full=None)
-subset = histo.sample_groups(data.groups, n_target, seed=run.seed)
+subset = histo.sample_groups(data.groups, n_target, seed=run.seed, max_per_group=16)
 x_all, y_all = data.tensors()
 x_all, y_all, groups = x_all[subset].to(run.device), y_all[subset], data.groups[subset]
 y_np = y_all.numpy()

@@ -137,3 +137,13 @@ def test_sample_groups_keeps_whole_groups():
     index = histo.sample_groups(groups, 10, seed=0)
     assert len(index) == 12 and np.all(np.bincount(groups[index])[np.unique(groups[index])] == 4)
     assert np.array_equal(histo.sample_groups(groups, None), np.arange(40))
+
+
+def test_sample_groups_caps_large_groups_so_many_groups_are_drawn():
+    groups = np.repeat(np.arange(6), [100, 100, 100, 100, 100, 3])
+    index = histo.sample_groups(groups, 40, seed=1, max_per_group=10)
+    counts = np.bincount(groups[index], minlength=6)
+    assert 40 <= len(index) <= 49 and counts.max() <= 10 and np.count_nonzero(counts) >= 4
+    assert np.array_equal(histo.sample_groups(groups, 40, seed=1, max_per_group=10), index)  # seeded
+    uncapped = histo.sample_groups(np.repeat(np.arange(10), 4), 10, seed=0, max_per_group=4)
+    assert np.array_equal(uncapped, histo.sample_groups(np.repeat(np.arange(10), 4), 10, seed=0))
