@@ -67,12 +67,15 @@ def test_transform_batch_matches_per_example_loop():
     assert labels.max() < 4 and x_tilde.shape == x.shape
 
 
-def test_standardize_uses_training_mean():
-    x = torch.rand(20, 1, 5, 5)
-    xs, mean = gar.standardize(x)
-    assert torch.allclose(xs.reshape(20, -1).mean(0), torch.zeros(25), atol=1e-5)
-    xt, _ = gar.standardize(x[:3], mean)
-    assert torch.allclose(xt, xs[:3])
+def test_gar_cnn_keeps_map_size_and_starts_from_glorot():
+    model = gar.GarCNN(image_size=28, n_parents=8, k_s=20, widths=(4, 6), d_f=32)
+    f, z = model(torch.zeros(3, 1, 28, 28))
+    assert f.shape == (3, 32) and z.shape == (3, 160)
+    assert model.fc[0].in_features == 6 * 7 * 7  # "same" padding: 28 -> 14 -> 7
+    assert gar.GarCNN(image_size=16, widths=(4, 6), d_f=8).fc[0].in_features == 6 * 4 * 4
+    bound = (6 / (32 + 160)) ** 0.5  # Glorot-uniform limit of the output layer
+    assert model.out.weight.abs().max() <= bound and model.out.weight.abs().max() > 0.8 * bound
+    assert torch.count_nonzero(model.out.bias) == 0 and torch.count_nonzero(model.conv[0].bias) == 0
 
 
 def test_training_reduces_loss_and_embeds():

@@ -29,7 +29,7 @@ from tqdm import tqdm
 __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
     "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "apply_transform", "transform_batch", "pseudo_batch",
-    "standardize", "GarCNN", "GarConfig", "train_gar", "embed", "evaluate",
+    "GarCNN", "GarConfig", "train_gar", "embed", "evaluate",
 ]
 
 
@@ -146,18 +146,6 @@ def pseudo_batch(x: torch.Tensor, n_parents: int, generator: torch.Generator | N
     return transform_batch(x, t, transforms[:n_parents]), t
 
 
-def standardize(x: torch.Tensor, mean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample centring and scaling to unit norm-std, then feature-wise centring (the authors' preprocessing).
-
-    Returns ``(x_standardized, feature_mean)``; pass the training ``feature_mean`` for test data.
-    """
-    flat = x.reshape(len(x), -1)
-    flat = (flat - flat.mean(1, keepdim=True)) / (flat.std(1, keepdim=True) + 1e-7)
-    if mean is None:
-        mean = flat.mean(0)
-    return (flat - mean).reshape(x.shape), mean
-
-
 # --------------------------------------------------------------------------
 # The model of Table 2
 
@@ -166,8 +154,10 @@ class GarCNN(nn.Module):
     """Table 2: 2x(conv3x3 c1) - MP2 - Drop .2 - 2x(conv3x3 c2) - MP2 - Drop .3 - FC d_f - Drop .5 - FC n_p*k_s.
 
     ``features(x)`` returns layer F (after ReLU, before dropout), ``forward`` returns ``(F, Z)``
-    where ``Z`` is the pre-softmax input of the augmented softmax layer.  Convolutions use no
-    padding, as Keras' default.  Defaults are the paper's widths (32, 64, 2048).
+    where ``Z`` is the pre-softmax input of the augmented softmax layer.  As in the authors' Keras
+    code, convolutions are zero-padded to keep the map size ("same") and every weight starts from
+    Keras' default Glorot-uniform initialisation with zero biases.  Defaults are the paper's widths
+    (32, 64, 2048).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_parents: int = 8, k_s: int = 20,
@@ -176,14 +166,18 @@ class GarCNN(nn.Module):
         c1, c2 = widths
         self.n_parents, self.k_s = n_parents, k_s
         self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, c1, 3), nn.ReLU(), nn.Conv2d(c1, c1, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-            nn.Conv2d(c1, c2, 3), nn.ReLU(), nn.Conv2d(c2, c2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.3),
-            nn.Flatten())
-        with torch.no_grad():
-            flat = self.conv(torch.zeros(1, in_channels, image_size, image_size)).shape[1]
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(), nn.Conv2d(c1, c1, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Dropout(0.2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Dropout(0.3), nn.Flatten())
+        flat = c2 * (image_size // 4) ** 2
         self.fc = nn.Sequential(nn.Linear(flat, d_f), nn.ReLU())
         self.drop = nn.Dropout(0.5)
         self.out = nn.Linear(d_f, n_parents * k_s)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))

@@ -228,41 +228,64 @@ print("pseudo labels uniform over the 8 parents")
 #
 # The model is the 6-layer CNN of Table 2 (`gar.GarCNN`), trained on the MNIST training set with
 # $n_p = 8$, $k_s = 20$, $c_\alpha = 0.1$, $c_\beta = 1$, $c_F = 10^{-6}$, batch 400 and Adam with default
-# settings, following the authors' code for the details the paper leaves out (no padding in the
-# convolutions, per-sample standardisation then feature-wise centring, $c_F\sum Z^2$ instead of
-# $c_F\lVert B\rVert_F$). Then k-means (k-means++, 10 restarts, $k = 10$) clusters $F$ of the 10,000
-# untransformed test digits.
+# settings. The paper leaves three details out, and we take them from the authors' Keras code: the
+# convolutions are zero-padded to keep the map size, every layer starts from Keras' Glorot-uniform
+# initialisation with zero biases, and the Frobenius term is $c_F\sum Z^2$ (not $c_F\lVert B\rVert_F$).
+# Then k-means (k-means++, 10 restarts, $k = 10$) clusters $F$ of the 10,000 untransformed test digits.
 #
-# **Profiles.** `full` is the paper's setting: all 60,000 training digits, widths 32/64/2048, 400 epochs,
-# 10 seeds. One epoch of that model costs about 4 GFLOP per thousand examples, more than two minutes
-# per epoch on two CPU cores, so `cpu` reduces it (all reductions in one place, below): the first
-# 20,000 training digits, half the convolution widths and half the width of $F$ (16/32/1024), a few
-# epochs, 3 seeds. The paper's own Figure 3 shows most of the accuracy reached early in training.
-# `smoke` only checks that the code runs.
+# **Preprocessing, and a pseudo label that leaks.** The authors' MNIST loader only divides the pixels
+# by 255. Their SVHN script additionally subtracts the mean image (feature-wise centring) before
+# normalising each sample, and it is tempting to use that for MNIST too. It breaks the pseudo task.
+# After centring, every pixel where a digit has no ink holds minus the mean digit, so the *background*
+# of every image carries the same pattern, and the transformation rotates and flips it with the
+# digit. The network can then read the pseudo label from the background without looking at the digit
+# at all. The check below makes this exact. A blank image that goes through centring and each of the
+# eight transformations gives eight different images. Without centring it gives eight copies of the
+# same blank image. In our first trial runs, which used centring, the pseudo-task loss fell about four
+# times faster and k-means on $F$ stayed near 0.3 ACC, below k-means on the pixels. With plain
+# $[0, 1]$ pixels, $F$ improved steadily (next cells).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+train_digits, test_digits = load("mnist", "train", root=run.data_root), load("mnist", "test", root=run.data_root)
+mean_digit = train_digits.tensors()[0][:10_000].mean(0)  # (1, 28, 28)
+blank = torch.zeros_like(mean_digit)
+centred = torch.stack([gar.apply_transform(blank - mean_digit, *T) for T in gar.ROTATION_FLIPS]).flatten(1)
+plain = torch.stack([gar.apply_transform(blank, *T) for T in gar.ROTATION_FLIPS]).flatten(1)
+gaps = torch.cdist(centred, centred)[~torch.eye(8, dtype=bool)]
+assert gaps.min() > 0.25 * mean_digit.norm()  # centring: the 8 backgrounds differ (the label leaks)
+assert torch.count_nonzero(plain) == 0  # [0, 1] pixels: nothing to read without a digit
+print("after feature-wise centring, a blank image shows 8 different backgrounds under the 8 transformations;")
+print("with [0, 1] pixels all 8 are the same blank image")
+
+# %% [markdown]
+# **Profiles.** `full` is the paper's setting: all 60,000 training digits, widths 32/64/2048, 400 epochs
+# (60,000 Adam steps), 10 seeds. One step of that model on a batch of 400 takes seconds on two CPU
+# cores, so `cpu` reduces it (all reductions in the next cell). It uses half the convolution widths and
+# half the width of $F$ (16/32/1024) and 8 epochs (1,200 steps) for each of 3 seeds. `smoke` only checks
+# that the code runs. Accuracy grows with the number of steps, so the learning curve recorded for the
+# first seed is what the `cpu` numbers should be read against.
 
 # %%
 config = gar.GarConfig(
-    epochs=run.pick(smoke=1, cpu=10, full=400),
+    epochs=run.pick(smoke=1, cpu=8, full=400),
     widths=run.pick(smoke=(8, 16), cpu=(16, 32), full=(32, 64)),
     d_f=run.pick(smoke=128, cpu=1024, full=2048),
 )
-n_train = run.pick(smoke=2_000, cpu=20_000, full=60_000)
+n_train = run.pick(smoke=2_000, cpu=60_000, full=60_000)
 n_test = run.pick(smoke=1_000, cpu=10_000, full=10_000)
 seeds = [run.seed + i for i in range(run.pick(smoke=1, cpu=3, full=10))]
 restarts = run.pick(smoke=2, cpu=10, full=10)
-curve_epochs = run.pick(smoke=[1], cpu=[1, 2, 5, 10], full=[1, 10, 50, 100, 200, 400])
+curve_epochs = run.pick(smoke=[1], cpu=[1, 2, 4, 8], full=[1, 10, 50, 100, 200, 400])
 
-train_digits, test_digits = load("mnist", "train", root=run.data_root), load("mnist", "test", root=run.data_root)
-x_train, mean_image = gar.standardize(train_digits.tensors()[0][:n_train])
-x_test, _ = gar.standardize(test_digits.tensors()[0][:n_test], mean_image)
-y_test = test_digits.labels[:n_test]
-x_train, x_test = x_train.to(run.device), x_test.to(run.device)
-print(f"{len(x_train)} training and {len(x_test)} test digits; {config.epochs} epochs; widths {config.widths}, "
-      f"F of {config.d_f}; seeds {seeds}")
+x_train = train_digits.tensors()[0][:n_train].to(run.device)
+x_test, y_test = test_digits.tensors()[0][:n_test].to(run.device), test_digits.labels[:n_test]
+print(f"{len(x_train)} training and {len(x_test)} test digits; {config.epochs} epochs "
+      f"({config.epochs * -(-n_train // config.batch_size)} steps); widths {config.widths}, F of {config.d_f}; seeds {seeds}")
 
 # %% [markdown]
 # Training runs once per seed. For the first seed the test accuracy is also measured at a few epochs
-# (k-means with 3 restarts on 2,000 test digits, cheaper than the final evaluation), a reduced Figure 3.
+# (the same evaluation as the final one), a reduced Figure 3.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -275,8 +298,8 @@ def train_mnist(seed, curve=None, n_parents=8, transforms=gar.ROTATION_FLIPS, ep
 
     def on_epoch_end(epoch, loss):
         if curve is not None and epoch + 1 in curve_epochs:
-            f, _ = gar.embed(model, x_test[:2000])
-            curve.append((epoch + 1, gar.evaluate(f, y_test[:2000], n_init=3, seed=seed)["acc"]))
+            f, _ = gar.embed(model, x_test)
+            curve.append((epoch + 1, gar.evaluate(f, y_test, n_init=restarts, seed=seed)["acc"]))
             model.train()
 
     gar.train_gar(model, x_train, cfg, seed=seed, on_epoch_end=on_epoch_end, desc=f"seed {seed}")
@@ -310,12 +333,12 @@ run.record("kmeans", "mnist", "acc", metrics.cluster_acc(y_test, pixels.labels),
 print(f"k-means on Z (seed {seeds[0]}): ACC {z_scores['acc']:.4f}; "
       f"k-means on pixels: ACC {metrics.cluster_acc(y_test, pixels.labels):.4f}")
 
-# %% mystnb={"figure": {"caption": "Clustering accuracy (Hungarian, k-means on F of 2,000 untransformed test digits) over the epochs of the first seed: a reduced Figure 3. The paper reaches high accuracy after about 50 of its 400 epochs.", "name": "fig-gar-curve"}}
+# %% mystnb={"figure": {"caption": "Clustering accuracy (Hungarian, k-means on F of the untransformed test digits) over the epochs of the first seed: a reduced Figure 3. One epoch is 150 Adam steps; the paper reaches high accuracy after about 50 of its 400 epochs.", "name": "fig-gar-curve"}}
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(*zip(*curve), marker="o")
 ax.set_xscale("log")
 ax.set_xlabel("epoch")
-ax.set_ylabel("test ACC (2,000 digits)")
+ax.set_ylabel("test ACC (k-means on F)")
 run.savefig(fig, "accuracy_curve")
 plt.show()
 
@@ -464,9 +487,9 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 usps = load("usps", "all", root=run.data_root)
 n_usps = run.pick(smoke=1_000, cpu=len(usps), full=len(usps))
-x_usps, _ = gar.standardize(usps.tensors()[0][:n_usps])
+x_usps = usps.tensors()[0][:n_usps]
 x_usps = x_usps.to(run.device)
-usps_config = gar.GarConfig(**{**config.__dict__, "epochs": run.pick(smoke=1, cpu=15, full=400)})
+usps_config = gar.GarConfig(**{**config.__dict__, "epochs": run.pick(smoke=1, cpu=40, full=400)})
 usps_seeds = seeds[: run.pick(smoke=1, cpu=2, full=10)]
 usps_acc = []
 for s in usps_seeds:
@@ -491,22 +514,51 @@ except DatasetNotFoundError:
 #
 # The pseudo task only helps if solving it requires knowing the digit. The paper trains with subsets of
 # Eq. 15: {T1, T2} (identity, 90°) gives 72.52%, {T1, T3} (identity, 180°) 96.84%, the four rotations
-# 97.80%, all eight 98.32%. We rerun the three subsets with one seed and the `cpu` budget above
-# (the paper used 10 runs each); the scaling, shearing, translation and pixel-permutation variants of
-# Figure 8 are not rerun.
+# 97.80%, all eight 98.32%. We rerun the three subsets with one seed (the paper used 10 runs each) and,
+# in `cpu`, half the epochs of the headline runs; the all-eight model at the same epoch is the first
+# seed's learning-curve point, so the four numbers compare equal budgets. The scaling, shearing,
+# translation and pixel-permutation variants of Figure 8 are not rerun.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+subset_epochs = run.pick(smoke=1, cpu=4, full=400)
 subsets = {"gar_acol_rot_t1_t2": (0, 1), "gar_acol_rot_t1_t3": (0, 2), "gar_acol_rot_t1_t4": (0, 1, 2, 3)}
 for experiment, chosen in subsets.items():
     transforms = tuple(gar.ROTATION_FLIPS[i] for i in chosen)
-    model = train_mnist(run.seed, n_parents=len(transforms), transforms=transforms)
+    model = train_mnist(run.seed, n_parents=len(transforms), transforms=transforms, epochs=subset_epochs)
     acc = gar.evaluate(gar.embed(model, x_test)[0], y_test, n_init=restarts, seed=run.seed)["acc"]
-    run.record(experiment, "mnist", "acc", acc, note=f"{note}; transformations {[gar.TRANSFORM_NAMES[i] for i in chosen]}")
-    print(f"{experiment}: ACC {acc:.4f}")
+    run.record(experiment, "mnist", "acc", acc, seeds=[run.seed],
+               note=f"{note.replace(f'{config.epochs} epochs', f'{subset_epochs} epochs')}; "
+                    f"transformations {[gar.TRANSFORM_NAMES[i] for i in chosen]}")
+    print(f"{experiment}: ACC {acc:.4f} after {subset_epochs} epochs")
+same_budget = dict(curve).get(subset_epochs)
+if same_budget is not None:
+    print(f"all eight transformations (seed {run.seed}, learning curve): ACC {same_budget:.4f} after {subset_epochs} epochs")
 
 # %% [markdown]
 # ## 12. Results beside the paper
+#
+# Table 3 puts two baselines beside GAR: k-means on the pixels (measured above on the test digits) and
+# AE + k-means, 81.84%, which the paper cites from DEC {cite:p}`xie2016dec`. DEC's protocol clusters
+# all 70,000 digits with a D-500-500-2000-10 autoencoder, so the baseline is rerun that way with the
+# autoencoder of chapter 4 (`clustutils.deep_clustering`): `cpu` pretrains it for 5 epochs
+# (DEC pretrains far longer, layer-wise), then k-means with `restarts` restarts on its codes.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from clustutils import deep_clustering  # noqa: E402
+
+x_mnist = torch.cat([train_digits.tensors()[0], test_digits.tensors()[0]]).flatten(1)[: run.pick(smoke=3_000, cpu=None, full=None)]
+y_mnist = np.r_[train_digits.labels, test_digits.labels][: len(x_mnist)]
+torch.manual_seed(run.seed)
+autoencoder = deep_clustering.Autoencoder(784, 10).to(run.device)
+ae_epochs = run.pick(smoke=1, cpu=5, full=200)
+deep_clustering.pretrain_autoencoder(autoencoder, x_mnist.to(run.device), epochs=ae_epochs, seed=run.seed)
+codes = deep_clustering.encode(autoencoder.encoder, x_mnist.to(run.device)).cpu().numpy()
+ae_scores = gar.evaluate(codes, y_mnist, n_init=restarts, seed=run.seed)
+run.record("ae_kmeans", "mnist", "acc", ae_scores["acc"],
+           note=f"D-500-500-2000-10 autoencoder, {ae_epochs} pretraining epochs, k-means {restarts} restarts, {len(x_mnist)} digits")
+print(f"AE + k-means on {len(x_mnist)} digits: ACC {ae_scores['acc']:.4f}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -522,27 +574,37 @@ print(results.format_table(mine))
 # regular cliques; the per-parent terms are the original terms on the diagonal blocks. On the trained
 # network both move towards that optimum without reaching it.
 #
-# *MNIST.* The `cpu` profile trains on a third of the training digits, with half-width layers and a few
-# epochs instead of 400, so its accuracy should be read as "how far a few minutes of CPU gets", not as a
-# rerun of Table 3; the `full` profile runs the paper's setting. The paper reports Hungarian ACC (Eq. 16)
-# but the authors' code computes the majority-vote accuracy, which can only be higher; we report both.
-# AE + k-means (81.84% in Table 3, citing DEC) is rerun in the autoencoder chapters, not here.
+# *MNIST.* The `cpu` profile trains half-width layers for 8 epochs (1,200 Adam steps) per seed instead of
+# 400 epochs (60,000 steps), so its accuracy should be read as "where 1,200 steps get", not as a rerun of
+# Table 3; the `full` profile runs the paper's setting. The learning curve is the evidence for what
+# the missing steps are worth: in our trial runs (20,000 training digits, the same half-width model)
+# k-means on $F$ reached 0.46, 0.58, 0.61, 0.65 and 0.68 ACC after 150, 300, 450, 600 and 1,050 steps,
+# about 0.1 for every doubling of the number of steps, while the paper's Figure 3 shows high accuracy
+# only after about 50 epochs (7,500 steps). A `cpu` number well below 98.32% is therefore what the
+# budget predicts; it is not evidence against the paper, and the gap closes only with a longer run.
+# The paper reports Hungarian ACC (Eq. 16), while the authors' code computes the majority-vote accuracy,
+# which can only be higher; we report both.
 #
-# **Open gap (found while writing this chapter).** In our trial runs with the `cpu` settings the network
-# solves the pseudo task (loss from 2.3 down to about 0.26 in 30 epochs on 20,000 digits) but k-means on
-# $F$ stays near 0.28-0.33 ACC, far below the paper's 98.32% and below k-means on pixels. Early in training
-# the balance term dominates and holds the pseudo classification at chance for many steps; afterwards
-# the features separate the transformations, not the digits. Solving the pseudo task is therefore not
-# sufficient in our implementation, and some detail of the authors' Keras code (initialisation, the exact
-# preprocessing order relative to the transformations, padding, or the regulariser's scaling) is probably
-# what makes the digits emerge. Until this is resolved the MNIST, USPS and transformation-study rows of
-# this chapter are evidence about our implementation, not about the paper.
+# **Two details that decide whether GAR works at all.** Our first implementation used the
+# preprocessing of the authors' SVHN script (feature-wise centring, then per-sample normalisation), no
+# padding and PyTorch's default initialisation. The network learned the pseudo task quickly (loss from
+# 2.3 to 0.26) while k-means on $F$ stayed at 0.25-0.33 ACC, below k-means on the pixels. The check in
+# Section 5 shows the reason: centring writes the mean digit into every background, and the network
+# reads the transformation there without learning anything about digits. The authors' MNIST loader
+# only scales the pixels to $[0, 1]$; with that, "same" padding and Glorot initialisation (both from
+# their code), the pseudo task is learned more slowly and $F$ improves steadily. A pretext task is only
+# as good as the shortcuts it leaves closed.
 #
-# *USPS* is small enough to train for more epochs within the `cpu` budget; SVHN is absent offline.
+# *Baselines.* k-means on pixels lands near the 53.49% the paper cites. AE + k-means after 5 pretraining
+# epochs stands in for the 81.84% cited from DEC, whose autoencoder is pretrained far longer.
+#
+# *USPS* runs on all 9,298 digits (the paper's footnote) with the same half-width model for 40 short
+# epochs (about 930 steps); SVHN is absent offline.
 #
 # *Transformations.* The ordering is the point of Section 4.6: a single 90° rotation is a weak pseudo task
 # (many digits look like a rotated version of another digit or are nearly symmetric), 180° is stronger,
-# and more transformations make a harder task that needs more digit knowledge.
+# and more transformations make a harder task that needs more digit knowledge. With 600 steps per run
+# the `cpu` numbers compare the subsets at an equal, early budget.
 #
 # ## Exercises
 #
