@@ -11,10 +11,16 @@ The baselines are written from their papers' descriptions, kept short:
   ``KL(P || Q)`` against the sharpened target ``p = q^2 / f`` (``f`` the soft cluster sizes), the
   decoder discarded.  The target is refreshed by :func:`refresh_target` (once per epoch here).
 - IDEC (Guo et al. 2017): DEC's loss times ``gamma`` (0.1) plus the reconstruction error, decoder kept.
-- DCN (Yang et al. 2017): summed squared reconstruction error + ``lam/2 ||z - mu_s||^2`` with hard assignments ``s``; after
-  every step the assignments and the centroids (running means with per-cluster step ``1/count``) are updated.
-- DKM (Fard et al. 2020): summed squared reconstruction error + ``lam * sum_k softmax(-a ||z - mu_k||^2)_k ||z - mu_k||^2``
-  with the centroids as parameters and the inverse temperature ``a`` annealed upwards.
+- DCN (Yang et al. 2017): summed squared reconstruction error + ``lam ||z_i - mu_{s_i}||^2`` with hard
+  assignments ``s``.  As the paper's Algorithm 1, a step (i) updates the network with the stored
+  assignments of the batch, then, with the updated network, (ii) re-assigns the batch to the nearest
+  centroid and (iii) moves each centroid by ``(z - mu_k) / count_k`` (running means; counts start at
+  100 as in the authors' code).  The paper writes the weight as ``lambda / 2``; the authors' MNIST script
+  weights both terms 1, which is ``lam = 1`` here.
+- DKM (Fard et al. 2020): summed squared reconstruction error + ``lam * sum_k softmax(-a d)_k d_k``,
+  ``d_k = ||z - mu_k||^2``, with the centroids as parameters trained by the same optimiser.  From a
+  pretrained autoencoder the authors keep the inverse temperature ``a`` constant at 1000 (their "DKMp");
+  ``anneal`` multiplies it over training (1 = constant).
 """
 
 from __future__ import annotations
@@ -175,31 +181,44 @@ def refresh_target(model: DEC, x, batch_size: int = 10000) -> torch.Tensor:
 
 
 class DCN(nn.Module):
-    """DCN: summed squared reconstruction error + ``lam / 2 * ||z - mu_s||^2`` with hard assignments and running-mean centroids."""
+    """DCN: summed squared reconstruction error + ``lam * ||z_i - mu_{s_i}||^2``, hard assignments, running-mean centroids.
 
-    def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0):
+    ``assignments`` (one per data point, e.g. the k-means labels the centroids come from) are the
+    ``s_i`` the loss uses; :meth:`update_centroids`, called after every optimiser step, refreshes the
+    batch's assignments with the updated network and moves the centroids (Algorithm 1 of the paper).
+    """
+
+    def __init__(self, ae: Autoencoder, centroids, assignments, lam: float = 1.0, initial_count: float = 100.0):
         super().__init__()
         self.ae = ae
         self.register_buffer("mu", torch.as_tensor(centroids, dtype=torch.float32).clone())
-        self.register_buffer("counts", torch.ones(len(self.mu)))
+        self.register_buffer("assignments", torch.as_tensor(assignments, dtype=torch.long).clone())
+        self.register_buffer("counts", torch.full((len(self.mu),), float(initial_count)))
         self.lam = lam
 
-    def loss(self, x, index=None):
+    def loss_terms(self, x, index) -> dict:
+        """Per-batch means of the summed squared reconstruction error and of ``||z_i - mu_{s_i}||^2``."""
         z, x_hat = self.ae(x)
-        with torch.no_grad():
-            s = torch.cdist(z, self.mu).argmin(1)
-        loss = ((x_hat - x) ** 2).sum(1).mean() + self.lam / 2 * ((z - self.mu[s]) ** 2).sum(1).mean()
-        self._last = (z.detach(), s)
-        return loss
+        self._last = (x, index)
+        return {"reconstruction": ((x_hat - x) ** 2).sum(1).mean(),
+                "kmeans": ((z - self.mu[self.assignments[index]]) ** 2).sum(1).mean()}
+
+    def loss(self, x, index):
+        terms = self.loss_terms(x, index)
+        return terms["reconstruction"] + self.lam * terms["kmeans"]
 
     @torch.no_grad()
     def update_centroids(self) -> None:
-        """After a step: DCN's incremental mean, each code moving its centroid by ``(z - mu_k) / count_k``.
+        """After a step: re-assign the last batch with the updated encoder, then DCN's incremental means.
 
-        Applied code by code this is the running mean ``(count_k mu_k + sum z) / (count_k + m_k)`` over
-        the ``m_k`` codes of the batch assigned to ``k``, which is computed here in one step.
+        Each code moves its centroid by ``(z - mu_k) / count_k`` after ``count_k += 1``; applied code by
+        code this is the running mean ``(count_k mu_k + sum z) / (count_k + m_k)`` over the ``m_k``
+        codes of the batch assigned to ``k``, computed here in one step.
         """
-        z, s = self._last
+        x, index = self._last
+        z = self.ae.encoder(x)
+        s = torch.cdist(z, self.mu).argmin(1)
+        self.assignments[index] = s
         added = torch.zeros_like(self.mu).index_add_(0, s, z)
         m = torch.bincount(s, minlength=len(self.mu)).to(self.counts.dtype)
         self.mu.copy_((self.counts[:, None] * self.mu + added) / (self.counts + m)[:, None])
@@ -211,19 +230,29 @@ class DCN(nn.Module):
 
 
 class DKM(nn.Module):
-    """DKM: summed squared reconstruction error + ``lam * sum_k softmax(-a d_k)_k d_k``, ``d_k = ||z - mu_k||^2``, ``a`` annealed."""
+    """DKM: summed squared reconstruction error + ``lam * sum_k softmax(-a d)_k d_k``, ``d_k = ||z - mu_k||^2``.
 
-    def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0, inverse_temperature: float = 1.0):
+    ``a`` is ``inverse_temperature`` (constant 1000 by default, the authors' setting after pretraining);
+    :func:`train_clustering` multiplies it by ``anneal ** (1 / epochs)`` after every epoch.
+    """
+
+    def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0, inverse_temperature: float = 1000.0,
+                 anneal: float = 1.0):
         super().__init__()
         self.ae = ae
         self.mu = nn.Parameter(torch.as_tensor(centroids, dtype=torch.float32).clone())
-        self.lam, self.inverse_temperature = lam, inverse_temperature
+        self.lam, self.inverse_temperature, self.anneal = lam, inverse_temperature, anneal
+
+    def loss_terms(self, x) -> dict:
+        """Per-batch means of the summed squared reconstruction error and of the softmax-weighted distances."""
+        z, x_hat = self.ae(x)
+        d = ((z[:, None, :] - self.mu) ** 2).sum(-1)
+        weights = torch.softmax(-self.inverse_temperature * d, 1)
+        return {"reconstruction": ((x_hat - x) ** 2).sum(1).mean(), "kmeans": (weights * d).sum(1).mean()}
 
     def loss(self, x, index=None):
-        z, x_hat = self.ae(x)
-        d = torch.cdist(z, self.mu) ** 2
-        weights = torch.softmax(-self.inverse_temperature * d, 1)
-        return ((x_hat - x) ** 2).sum(1).mean() + self.lam * (weights * d).sum(1).mean()
+        terms = self.loss_terms(x)
+        return terms["reconstruction"] + self.lam * terms["kmeans"]
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
@@ -235,8 +264,8 @@ def train_clustering(model: nn.Module, x, *, epochs: int, batch_size: int = 256,
                      on_epoch_end=None) -> list[float]:
     """Train any model of this module with :func:`clustutils.train.fit` (Adam ``lr`` unless ``optimizer``).
 
-    DEC/IDEC get their target refreshed before every epoch; DCN its centroids after every step;
-    DKM's inverse temperature is multiplied by ``2**(1/epochs * log2(1000))`` per epoch (x1000 overall).
+    DEC/IDEC get their target refreshed before every epoch; DCN its assignments and centroids after
+    every step; DKM's inverse temperature is multiplied by ``anneal ** (1 / epochs)`` after every epoch.
     """
     from .train import fit
 
@@ -251,7 +280,7 @@ def train_clustering(model: nn.Module, x, *, epochs: int, batch_size: int = 256,
         history += fit(model, lambda m, xb, ib: m.loss(xb, ib), (x, index), epochs=1, batch_size=batch_size,
                        optimizer=optimizer, seed=seed + epoch, progress=False, on_step_end=step_end, desc=bar_desc)
         if isinstance(model, DKM):
-            model.inverse_temperature *= 1000 ** (1 / max(epochs, 1))
+            model.inverse_temperature *= model.anneal ** (1 / max(epochs, 1))
         if on_epoch_end is not None:
             on_epoch_end(epoch, history[-1])
         if progress and (epoch + 1) % max(1, epochs // 5) == 0:
