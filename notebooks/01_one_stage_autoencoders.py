@@ -859,8 +859,8 @@ print(results.format_table(mine))
 # **Where we disagree with the paper.** In our timing run (full data, seed 0, the paper's 20 epochs) the
 # shallow ACRBM with 10 clusters reached 55.3% majority-vote accuracy (53.5% Hungarian, NMI 0.54), *below*
 # k-means on pixels (58.8% majority, 54.2% Hungarian on the 10,000 test digits); the verdict cell above
-# repeats the comparison for this run's seeds (the committed `cpu` run at 5652b62: 57.93 ± 3.61% over 3
-# seeds against 58.80%). The spread between seeds is as large as the paper's margin over k-means (4 points,
+# repeats the comparison for this run's seeds (the committed `cpu` run: 57.93 ± 3.61% over 3 seeds
+# against 58.80%). The spread between seeds is as large as the paper's margin over k-means (4 points,
 # from a single number without a spread), so a lucky seed can reach 61%; on average the margin is not
 # there. The paper's 61.44% vs 57.32% is not reproduced: with
 # Table 3's settings the ACRBM is a linear softmax classifier pulled towards confident, used units, and
@@ -881,15 +881,16 @@ print(results.format_table(mine))
 # 60-62% from epoch 12 to 40 (Hungarian 53%, NMI 0.57) while the reconstruction error kept falling (MSE
 # 0.017 to 0.010): the level of AE + k-means, no higher. With 30 clusters (separate, 20,000 digits) it
 # reached 63% after 3 epochs and 71% from epoch 8 to 12 (Hungarian 35%). The `cpu` epochs (15 and 6
-# passes over 60,000 digits) are at or near these plateaus, so the table above should show roughly these
-# levels; more epochs would not bring 86.80 or 92.86 within reach under either reading. We also looked for bugs and
+# passes over 60,000 digits) are at or near these plateaus, and the committed `cpu` run (separate reading,
+# 3 seeds) gave 54.77 ± 5.05% with 10 clusters and 73.25 ± 1.29% with 30 (Hungarian 47.9% and 34.3%): more
+# epochs would not bring 86.80 or 92.86 within reach under either reading. We also looked for bugs and
 # found none: the softmax runs over the hidden units, the minimised quantity is $-\log\eta$ (zero for one-hot
 # states, Section 3), batches of 256 have room for a diagonal $10 \times 10$ or $30 \times 30$ Gram matrix,
 # and after the first epochs no unit is dead (the smallest of the 10 clusters held 400-550 of the 10,000
 # test digits). Our explanation: the ACRBM objective asks for confident states that use every unit, and
 # on a fixed code the cheapest such partition is a linear one, about as good as k-means on the same code;
-# nothing in the objective prefers the digits. AE + k-means reached 61.3% (Hungarian 56.5%, NMI 0.54;
-# paper 79.56% with test-label selection) in the committed run.
+# nothing in the objective prefers the digits. AE + k-means reached 61.28% (Hungarian 56.5%, NMI 0.54;
+# paper 79.56% with test-label selection) in the committed run, above AE + ACRBM with 10 clusters.
 #
 # *Table 2.* On the stand-in data, read the orderings only. Under the reading of Section 6 LOC trains: the
 # gate of Eq. 21 is open at the start, the kernels lose mass until the batch MSE reaches $\rho$, and the
@@ -900,7 +901,8 @@ print(results.format_table(mine))
 # `cpu` cells (seed 0, 30 epochs) that gave pixel accuracy 74.5%, IoU 33.7% and Dice 42.6% (other runs of
 # 20-40 epochs: 76-79 / 37-44 / 46-55), below our k-means baseline on standardised colours (82.3 / 63.6 /
 # 72.4) and also below the untrained network of our first reading (77.7 / 45.5 / 57.1). The example
-# figure shows where this comes from: the multi-class label maps often separate the flower from its
+# figure shows where this comes from (the committed `cpu` run is that timing run: 74.51 / 33.68 / 42.59,
+# median 3 clusters per image, kernel mass 2.37): the multi-class label maps often separate the flower from its
 # background as a level of its own, but with three levels the median rule keeps only the brightest one,
 # which is the flower for white or yellow flowers and a few highlights otherwise. The binary numbers thus
 # measure the binarisation rule as much as LOC's clustering. The cell in Section 7 prints this run's
