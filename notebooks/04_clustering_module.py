@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -887,7 +889,8 @@ print(f"notebook wall time: {(time.time() - started) / 60:.1f} min")
 # that `cpu` cannot test. AE-CM+rand, which learns the embedding from scratch, stayed near ACC 0.35-0.38
 # over its first epochs: it needs the long schedule most. The MNIST rows other than DCN and DKM follow the
 # same code path and seed as in the chapter's first `cpu` run (AE + k-means 0.726, AE-CM+pre 0.738,
-# AE-CM+rand 0.345, DEC 0.727, IDEC 0.744), so the table above should repeat them.
+# AE-CM+rand 0.345, DEC 0.727, IDEC 0.744), and the committed run repeated them; it gave DCN 0.749 and DKM
+# 0.724.
 #
 # *DCN and DKM.* Both add a k-means term on the codes to the summed squared reconstruction error: DCN with
 # hard assignments and running-mean centroids, DKM with a softmax at $a = 1000$, which on codes of this
@@ -910,9 +913,9 @@ print(f"notebook wall time: {(time.time() - started) / 60:.1f} min")
 # In that trial, over 10 epochs from this start, DEC (0.686) and IDEC (0.703) gained the most, DCN and
 # DKM stayed within two points of the start, AE-CM+pre stayed at it (0.652: with α = 3 and β = 100 the CM
 # term is small beside the reconstruction, and the embedding barely moves) and AE-CM+rand reached 0.39.
-# So `cpu` does not show AE-CM above AE + k-means on USPS, nor the paper's ranking there. The code and
-# seed are those of the trial, so the table above should repeat these numbers up to floating-point noise
-# (a different thread count changes the sums); a larger difference would need a look. With one run, and a
+# So `cpu` does not show AE-CM above AE + k-means on USPS, nor the paper's ranking there. The committed
+# run repeated the trial (AE + k-means 0.655, AE-CM+pre 0.652, AE-CM+rand 0.393, DEC 0.686, IDEC 0.703,
+# DCN 0.654, DKM 0.639). With one run, and a
 # k-means start whose spread over seeds is several points (Section 4), differences of a point or two
 # between the USPS rows are not evidence of a ranking.
 #
