@@ -804,7 +804,7 @@ print("check passed: with orthonormal known centroids, E1+E2+E3 at mu_y equals 2
 # We train the CNN (two 3×3 convolution blocks, a 128-unit layer, 10 outputs) on the 60,000 MNIST
 # training digits with this loss (Adam, lr 1e-3, batch 128; `cpu` 1 epoch, `full` 10) and test on the
 # 10,000 test digits. The slides' CIFAR-10 experiment with a ResNet-50 backbone runs only in `full` and
-# only if CIFAR-10 is present; this book has no CIFAR-10 loader offline, so it is skipped with a message.
+# only if CIFAR-10 is under the data root (`load("cifar10")` downloads it where the machine is online).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -839,12 +839,41 @@ run.record("supervised_cm_cnn", "mnist_test", "test_error", supervised_error, se
            note=f"small CNN, supervised CM loss 2(1-gamma_y), {supervised_epochs} epoch(s), Adam lr 1e-3; our reading of the slides")
 print(f"supervised CM, small CNN on MNIST: test error {100 * supervised_error:.2f}%")
 
-try:
-    if run.profile != "full":
-        raise RuntimeError("CIFAR-10 + ResNet-50 runs only in the full profile")
-    load("cifar10", "all", root=run.data_root)
-except (RuntimeError, DatasetNotFoundError, KeyError, ValueError) as why:
-    print(f"Skipped: supervised CM on CIFAR-10 with a ResNet-50 backbone ({why}).")
+
+# %% [markdown]
+# In `full`, the same loss trains a ResNet-50 (torchvision's definition, random initialisation, 10
+# outputs) on the 50,000 CIFAR-10 training images, normalised per channel, with Adam (lr 1e-3, batch
+# 128, 30 epochs; the slides do not give the schedule), and reports the error on the 10,000 test images.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+def train_cifar_resnet(epochs=30):
+    """Supervised CM with a ResNet-50 on CIFAR-10; returns the test error."""
+    import torchvision
+
+    (x_c, y_c), (xt_c, yt_c) = (load("cifar10", split, root=run.data_root).tensors(run.device) for split in ("train", "test"))
+    mean, std = x_c.mean((0, 2, 3), keepdim=True), x_c.std((0, 2, 3), keepdim=True)
+    torch.manual_seed(run.seed)
+    resnet = torchvision.models.resnet50(num_classes=10).to(run.device)
+    fit(resnet, supervised_cm_loss, ((x_c - mean) / std, y_c), epochs=epochs, batch_size=128,
+        optimizer=torch.optim.Adam(resnet.parameters(), lr=1e-3), seed=run.seed, desc="supervised CM, ResNet-50")
+    resnet.eval()
+    with torch.no_grad():
+        guess = torch.cat([resnet((xt_c[i : i + 1000] - mean) / std).argmax(1) for i in range(0, len(xt_c), 1000)])
+    return float((guess != yt_c).float().mean())
+
+
+if run.profile != "full":
+    print("Skipped in this profile: supervised CM on CIFAR-10 with a ResNet-50 runs only in `full`.")
+else:
+    try:
+        cifar_error = train_cifar_resnet()
+    except DatasetNotFoundError as missing:
+        print(f"Skipped: CIFAR-10 is not under the data root.\n{missing}")
+    else:
+        run.record("supervised_cm_resnet50", "cifar10_test", "test_error", cifar_error, seeds=[run.seed],
+                   note="ResNet-50 (random init), supervised CM loss 2(1-gamma_y), 30 epochs, Adam lr 1e-3")
+        print(f"supervised CM, ResNet-50 on CIFAR-10: test error {100 * cifar_error:.2f}%")
 
 # %% [markdown]
 # ## 9. Results beside the paper

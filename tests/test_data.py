@@ -226,3 +226,36 @@ def test_benchmark_absent_says_where_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="mnist_all_rotation_normalized_float_test.amat") as err:
         load("mnist_rot", "test", root=tmp_path)
     assert "deep-learning benchmark" in str(err.value) and "larochelle2007" in str(err.value)
+
+
+def _cifar_archive(path, n_per_class):
+    import io
+    import pickle
+    import tarfile
+
+    n = 10 * n_per_class
+    pixels = np.zeros((n, 3072), dtype=np.uint8)
+    pixels[:, 0] = np.arange(n) % 256  # red channel, row 0, column 0
+    pixels[:, 1] = 9  # red channel, row 0, column 1
+    pixels[:, 1024] = 7  # green channel, row 0, column 0
+    batch = pickle.dumps({"data": pixels, "labels": (np.arange(n) % 10).tolist()})
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("cifar-10-batches-py/test_batch")
+        info.size = len(batch)
+        archive.addfile(info, io.BytesIO(batch))
+
+
+def test_cifar10_reads_the_python_archive_channels_last(tmp_path):
+    (tmp_path / "CIFAR10").mkdir()
+    _cifar_archive(tmp_path / "CIFAR10" / "cifar-10-python.tar.gz", 1000)
+    ds = load("cifar10", "test", root=tmp_path, download=False)
+    assert ds.images.shape == (10000, 32, 32, 3) and np.bincount(ds.labels).tolist() == [1000] * 10
+    assert ds.images[300, 0, 0, 0] == 300 % 256 and ds.images[5, 0, 0, 1] == 7 and ds.images[5, 0, 1, 0] == 9
+    _cifar_archive(tmp_path / "CIFAR10" / "cifar-10-python.tar.gz", 999)
+    with pytest.raises(CorruptDatasetError, match="expected 10000"):
+        load("cifar10", "test", root=tmp_path, download=False)
+
+
+def test_cifar10_absent_names_the_archive(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz"):
+        load("cifar10", "train", root=tmp_path, download=False)

@@ -293,6 +293,39 @@ def _load_svhn(name: str, split: str, root: Path, download: bool) -> Dataset:
 
 
 # --------------------------------------------------------------------------
+# CIFAR-10 (the python pickle batches, read from the published tar.gz without extracting it)
+
+_CIFAR10 = _Remote("cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                   "c58f30108f718f92721af3b95e74349a")
+_CIFAR10_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def _load_cifar10(name: str, split: str, root: Path, download: bool) -> Dataset:
+    import pickle
+    import tarfile
+
+    (path,) = _ensure(name, root / "CIFAR10", [_CIFAR10], download)
+    images, labels = [], []
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for batch in _CIFAR10_BATCHES[split]:
+                member = archive.extractfile(f"cifar-10-batches-py/{batch}")
+                content = pickle.load(member, encoding="latin1")
+                images.append(np.asarray(content["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                labels.append(np.asarray(content["labels"], dtype=np.int64))
+    except (OSError, EOFError, KeyError, tarfile.TarError, pickle.UnpicklingError) as err:
+        raise CorruptDatasetError(f"{path} could not be read as the CIFAR-10 python archive ({err}).") from err
+    labels = np.concatenate(labels)
+    expected = 5000 if split == "train" else 1000
+    if np.bincount(labels, minlength=10).tolist() != [expected] * 10:
+        raise CorruptDatasetError(
+            f"{path}: {len(labels)} {split} images, expected {10 * expected} ({expected} per class); "
+            "the archive is truncated or not CIFAR-10. Delete it and retry."
+        )
+    return Dataset(name, split, np.concatenate(images).transpose(0, 2, 3, 1).copy(), labels)
+
+
+# --------------------------------------------------------------------------
 # scikit-learn's bundled digits
 
 
@@ -519,6 +552,7 @@ DATASETS = {
     "fashion_mnist": (_load_idx, ("train", "test")),
     "usps": (_load_usps, ("train", "test")),
     "svhn": (_load_svhn, ("train", "test")),
+    "cifar10": (_load_cifar10, ("train", "test")),
     "digits": (_load_digits, ()),
     "flowers17_seg": (_load_flowers17, ()),
     "flowers17_patches": (_load_flowers17_patches, ()),
@@ -543,7 +577,7 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     Parameters
     ----------
     name:
-        One of ``DATASETS``: mnist, fashion_mnist, usps, svhn, digits, flowers17_seg,
+        One of ``DATASETS``: mnist, fashion_mnist, usps, svhn, cifar10, digits, flowers17_seg,
         flowers17_patches (labelled 50x50 patches of flowers17_seg, grouped by image), flowers102_seg, idc, and the deep-learning benchmark sets of Larochelle et al. (2007):
         mnist_small, mnist_rot, mnist_back_rand, mnist_back_img, mnist_rot_img, rectangles,
         rectangles_img, convex (user-supplied ``.amat`` files under ``larochelle2007/``).
