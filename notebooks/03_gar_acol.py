@@ -501,7 +501,7 @@ plt.show()
 #
 # The same code on USPS uses the full dataset (train and test, 9,298 digits of 16×16), as the paper's
 # footnote does following {cite:t}`yang2016jule`: the network is trained on all of it and k-means runs
-# on $F$ of all of it. With 16×16 inputs the same Table 2 layers leave a 1×1 map before $F$.
+# on $F$ of all of it. With 16×16 inputs and "same" padding, the Table 2 layers leave a 4×4 map before $F$.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
