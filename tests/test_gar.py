@@ -1,5 +1,7 @@
 """Unit tests for clustutils.gar (ACOL pooling, GAR terms, transformations, the training loop)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -50,7 +52,7 @@ def test_parent_terms_equal_slice_formulas():
 
 def test_transforms_are_the_eight_symmetries_of_the_square():
     x = torch.arange(16.0).reshape(1, 4, 4)
-    outs = [gar.apply_transform(x, r, f) for r, f in gar.ROTATION_FLIPS]
+    outs = [transform(x) for transform in gar.ROTATION_FLIPS]
     assert torch.equal(outs[0], x)
     assert len({tuple(o.flatten().tolist()) for o in outs}) == 8
     assert torch.equal(outs[1], torch.rot90(x, 1, (-2, -1)))
@@ -61,10 +63,90 @@ def test_transform_batch_matches_per_example_loop():
     x = torch.randn(50, 1, 6, 6, generator=g)
     t = torch.randint(0, 8, (50,), generator=g)
     out = gar.transform_batch(x, t)
-    expected = torch.stack([gar.apply_transform(x[i], *gar.ROTATION_FLIPS[int(t[i])]) for i in range(50)])
+    expected = torch.stack([gar.ROTATION_FLIPS[int(t[i])](x[i]) for i in range(50)])
     assert torch.equal(out, expected)
+    shears = gar.transform_family("shearing")
+    out = gar.transform_batch(x, t, shears)
+    expected = torch.cat([shears[int(t[i])](x[i:i + 1]) for i in range(50)])
+    assert torch.allclose(out, expected, atol=1e-6)
     x_tilde, labels = gar.pseudo_batch(x, 4, torch.Generator().manual_seed(2))
     assert labels.max() < 4 and x_tilde.shape == x.shape
+
+
+def test_translation_shifts_by_whole_pixels_with_zero_fill():
+    x = torch.rand(3, 1, 10, 10, generator=torch.Generator().manual_seed(0))
+    shifted = gar.translation(2, -1, 10)(x)  # 2 px right, 1 px up
+    expected = torch.zeros_like(x)
+    expected[..., 0:9, 2:10] = x[..., 1:10, 0:8]
+    assert torch.allclose(shifted, expected, atol=1e-5)
+
+
+def test_scaling_and_shearing_move_mass_as_named():
+    x = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(gar.scaling(1.0)(x), x, atol=1e-5) and torch.allclose(gar.shearing(0.0)(x), x, atol=1e-5)
+    block = torch.zeros(1, 1, 16, 16)
+    block[..., 6:10, 6:10] = 1.0  # a centred 4x4 square
+    assert float(gar.scaling(2.0)(block).sum()) == pytest.approx(4 * 16, rel=0.05)  # side doubles, area x4
+    assert float(gar.scaling(0.5)(block).sum()) == pytest.approx(16 / 4, rel=0.05)
+    line = torch.zeros(1, 1, 16, 16)
+    line[..., :, 8] = 1.0  # a vertical stroke
+    sheared = gar.shearing(0.25)(line)[0, 0]
+    centre_col = lambda row: float((sheared[row] * torch.arange(16.0)).sum() / sheared[row].sum())  # noqa: E731
+    assert centre_col(15) - centre_col(0) == pytest.approx(0.25 * 15, abs=0.3)  # lower rows move right
+    with pytest.raises(ValueError, match="positive"):
+        gar.scaling(0.0)
+
+
+def test_pixel_permutation_family_is_reproducible_and_bijective():
+    family = gar.transform_family("permutation", image_size=6, seed=3)
+    again = gar.transform_family("permutation", image_size=6, seed=3)
+    x = torch.arange(2 * 36.0).reshape(2, 1, 6, 6)
+    assert len(family) == 8
+    for p, q in zip(family, again):
+        out = p(x)
+        assert torch.equal(out, q(x))
+        assert torch.equal(out.flatten(-2).sort(-1).values, x.flatten(-2))  # same pixels, new places
+        assert torch.equal(out[1] - out[0], torch.full((1, 6, 6), 36.0))  # same permutation for every image
+    assert len({tuple(p(x)[0].flatten().tolist()) for p in family}) == 8
+    for name in ("rotation", "scaling", "shearing", "translation"):
+        assert len(gar.transform_family(name)) == 8
+    with pytest.raises(ValueError, match="unknown transformation family"):
+        gar.transform_family("colour")
+
+
+def test_an_epoch_visits_every_example_under_every_transformation_once(monkeypatch):
+    m, n_parents = 24, 4
+    x = torch.zeros(m, 1, 8, 8)
+    x[:, 0, 0, 0] = torch.arange(m, dtype=torch.float32)  # each example carries its index
+    seen = []
+    real = gar.transform_batch
+
+    def spy(batch, t, transforms):
+        seen.extend(zip(batch[:, 0, 0, 0].long().tolist(), t.tolist()))
+        return real(batch, t, transforms)
+
+    monkeypatch.setattr(gar, "transform_batch", spy)
+    config = gar.GarConfig(n_parents=n_parents, k_s=2, epochs=2, batch_size=10, widths=(2, 2), d_f=4)
+    steps = []
+    model = gar.GarCNN(image_size=8, n_parents=n_parents, k_s=2, widths=(2, 2), d_f=4)
+    modes = []
+
+    def on_step(net, step):
+        steps.append(step)
+        modes.append(net.training)
+        net.eval()  # a learning-curve measurement; training mode must come back
+
+    history = gar.train_gar(model, x, config, on_step=on_step, progress=False)
+    per_epoch = m * n_parents
+    assert len(history) == 2 and steps == list(range(0, 2 * config.steps_per_epoch(m) + 1))
+    assert all(modes[1:]) and not model.training
+    for epoch in range(2):
+        assert sorted(seen[epoch * per_epoch:(epoch + 1) * per_epoch]) == [(i, t) for i in range(m) for t in range(n_parents)]
+    steps.clear()
+    history = gar.train_gar(model, x, dataclasses.replace(config, max_steps=13), on_step=on_step, progress=False)
+    assert steps[-1] == 13 and len(history) == 2  # one full epoch of 10 steps, then 3 steps of the next
+    with pytest.raises(ValueError, match="need as many transformations"):
+        gar.train_gar(model, x, gar.GarConfig(n_parents=4, transforms=gar.ROTATION_FLIPS[:2]), progress=False)
 
 
 def test_gar_cnn_keeps_map_size_and_starts_from_glorot():
@@ -84,7 +166,7 @@ def test_training_reduces_loss_and_embeds():
     config = gar.GarConfig(n_parents=4, k_s=3, epochs=3, batch_size=32, widths=(4, 4), d_f=16, lr=3e-3)
     model = gar.GarCNN(image_size=16, n_parents=4, k_s=3, widths=(4, 4), d_f=16)
     history = gar.train_gar(model, x, config, progress=False)
-    assert len(history) == 3 and all(np.isfinite(history))
+    assert len(history) == 3 and all(np.isfinite(history)) and history[-1] < history[0]
     f, z = gar.embed(model, x)
     assert f.shape == (64, 16) and z.shape == (64, 12)
     scores = gar.evaluate(f + np.random.default_rng(0).normal(size=f.shape) * 1e-3, np.arange(64) % 2, k=2, n_init=1)
@@ -94,7 +176,7 @@ def test_training_reduces_loss_and_embeds():
 def test_gar_penalty_gradient_finite_and_frobenius_on_z():
     z = torch.randn(16, 8, dtype=torch.float64, requires_grad=True)
     p = gar.gar_penalty(z, 2, c_alpha=0, c_beta=0, c_f=1.0)
-    assert p.item() == pytest.approx(float((z * z).sum()))
+    assert p.detach().item() == pytest.approx(float((z * z).sum()))
     p = gar.gar_penalty(z, 2)
     (grad,) = torch.autograd.grad(p, z)
     assert torch.isfinite(grad).all()

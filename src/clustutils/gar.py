@@ -7,11 +7,13 @@ The pieces of the paper, each usable on its own:
   ``W^(L) = [I_np ... I_np]^T`` (softmax node ``j`` belongs to parent ``j mod n_p``).
 * :func:`affinity`, :func:`balance` (Eqs. 5-6) on ``B = max(0, Z)`` and their per-parent versions
   :func:`parent_affinity`, :func:`parent_balance` (Eqs. 10-12).
-* :data:`ROTATION_FLIPS`, :func:`transform_batch`, :func:`pseudo_batch`: the eight rotation/flip
-  transformations of Eq. 15 and the transformed pseudo-labelled batches of Algorithm 1, built with
-  one tensor operation per transformation (no per-example Python).
+* :data:`ROTATION_FLIPS`, :func:`transform_family`, :func:`transform_batch`, :func:`pseudo_batch`: the
+  eight rotation/flip transformations of Eq. 15, the scaling, shearing, translation and pixel
+  permutation families of Figure 8, and the transformed pseudo-labelled batches of Algorithm 1,
+  built with a fixed number of tensor operations per batch (no per-example Python).
 * :class:`GarCNN`: the 6-layer CNN of Table 2 (widths configurable for reduced CPU runs).
-* :func:`train_gar`: Algorithm 1 with the dataset kept as one tensor on the device;
+* :func:`train_gar` and :func:`fit`: Algorithm 1 with the authors' epochs (every example under every
+  transformation once) and the dataset kept as one tensor on the device;
   :func:`embed` and :func:`evaluate` for k-means on layer F.
 """
 
@@ -28,8 +30,9 @@ from tqdm import tqdm
 
 __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
-    "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "apply_transform", "transform_batch", "pseudo_batch",
-    "GarCNN", "GarConfig", "train_gar", "embed", "evaluate",
+    "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "RotationFlip", "Affine", "PixelPermutation", "scaling",
+    "shearing", "translation", "FAMILY_VALUES", "transform_family", "apply_transform", "transform_batch",
+    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate",
 ]
 
 
@@ -108,12 +111,12 @@ def gar_penalty(z: torch.Tensor, n_parents: int, c_alpha: float = 0.1, c_beta: f
 
 
 # --------------------------------------------------------------------------
-# Transformations (Eq. 15) and pseudo-labelled batches (Algorithm 1)
-
-#: Eq. 15 as (number of counter-clockwise quarter turns, flip horizontally first); T1 is the identity.
-ROTATION_FLIPS: tuple[tuple[int, bool], ...] = (
-    (0, False), (1, False), (2, False), (3, False), (0, True), (1, True), (2, True), (3, True))
-TRANSFORM_NAMES = ("identity", "rot90", "rot180", "rot270", "flip", "flip+rot90", "flip+rot180", "flip+rot270")
+# Transformations (Eq. 15, Figure 8) and pseudo-labelled batches (Algorithm 1)
+#
+# A transformation is any callable that maps a batch of images ``(N, C, H, W)`` to a batch of the
+# same shape.  The rotations/flips of Eq. 15 are exact pixel rearrangements; the four families of
+# Figure 8's first row (scaling, shearing, translation, pixel permutation) are built by
+# :func:`transform_family`.
 
 
 def apply_transform(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Tensor:
@@ -123,24 +126,109 @@ def apply_transform(x: torch.Tensor, quarter_turns: int, flip: bool) -> torch.Te
     return torch.rot90(x, quarter_turns, dims=(-2, -1)) if quarter_turns % 4 else x
 
 
-def transform_batch(x: torch.Tensor, t: torch.Tensor, transforms: Sequence[tuple[int, bool]] = ROTATION_FLIPS) -> torch.Tensor:
+@dataclass(frozen=True)
+class RotationFlip:
+    """A symmetry of the square: flip horizontally (optional), then ``quarter_turns`` counter-clockwise turns."""
+
+    quarter_turns: int
+    flip: bool = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return apply_transform(x, self.quarter_turns, self.flip)
+
+
+#: Eq. 15 in the paper's order: T1 = identity, T2-T4 = rotations by 90, 180, 270 degrees, T5-T8 the same after a flip.
+ROTATION_FLIPS: tuple[RotationFlip, ...] = tuple(RotationFlip(q, f) for f in (False, True) for q in range(4))
+TRANSFORM_NAMES = ("identity", "rot90", "rot180", "rot270", "flip", "flip+rot90", "flip+rot180", "flip+rot270")
+
+
+@dataclass(frozen=True)
+class Affine:
+    """An affine warp with bilinear resampling and zero fill, for images with a zero background.
+
+    ``matrix`` is the 2x3 map from output to input coordinates in ``[-1, 1]`` units (the convention
+    of :func:`torch.nn.functional.affine_grid`, ``align_corners=False``).
+    """
+
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        theta = torch.tensor(self.matrix, dtype=x.dtype, device=x.device).expand(len(x), 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def scaling(factor: float) -> Affine:
+    """Zoom about the centre by ``factor`` (> 1 enlarges the digit)."""
+    if factor <= 0:
+        raise ValueError(f"scaling factor must be positive, got {factor}")
+    return Affine(((1 / factor, 0.0, 0.0), (0.0, 1 / factor, 0.0)))
+
+
+def shearing(amount: float) -> Affine:
+    """Horizontal shear about the centre: a pixel at height ``y`` moves right by ``amount * y``."""
+    return Affine(((1.0, -amount, 0.0), (0.0, 1.0, 0.0)))
+
+
+def translation(dx: float, dy: float, size: int) -> Affine:
+    """Shift by ``dx`` pixels right and ``dy`` pixels down on a ``size`` x ``size`` image."""
+    return Affine(((1.0, 0.0, -2 * dx / size), (0.0, 1.0, -2 * dy / size)))
+
+
+class PixelPermutation:
+    """A fixed permutation of the ``H * W`` pixel positions (the same for every image and channel)."""
+
+    def __init__(self, permutation: torch.Tensor):
+        self.permutation = torch.as_tensor(permutation, dtype=torch.long)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(-2)
+        return flat[..., self.permutation.to(x.device)].reshape(x.shape)
+
+
+#: The parameter values of the four Figure 8 families (the paper does not state its values).
+FAMILY_VALUES = {
+    "scaling": tuple(round(0.65 + 0.1 * i, 2) for i in range(8)),  # 0.65 ... 1.35
+    "shearing": tuple(round(-0.35 + 0.1 * i, 2) for i in range(8)),  # -0.35 ... 0.35
+    "translation": ((3, 0), (3, 3), (0, 3), (-3, 3), (-3, 0), (-3, -3), (0, -3), (3, -3)),  # 3 px, 8 directions
+}
+
+
+def transform_family(name: str, image_size: int = 28, seed: int = 0) -> tuple:
+    """Eight transformations of one kind, for the first row of Figure 8.
+
+    ``"rotation"``: Eq. 15; ``"scaling"``, ``"shearing"``, ``"translation"``: the values of
+    :data:`FAMILY_VALUES`; ``"permutation"``: eight random pixel permutations drawn with ``seed``.
+    """
+    if name == "rotation":
+        return ROTATION_FLIPS
+    if name == "scaling":
+        return tuple(scaling(v) for v in FAMILY_VALUES["scaling"])
+    if name == "shearing":
+        return tuple(shearing(v) for v in FAMILY_VALUES["shearing"])
+    if name == "translation":
+        return tuple(translation(dx, dy, image_size) for dx, dy in FAMILY_VALUES["translation"])
+    if name == "permutation":
+        generator = torch.Generator().manual_seed(seed)
+        return tuple(PixelPermutation(torch.randperm(image_size * image_size, generator=generator)) for _ in range(8))
+    raise ValueError(f"unknown transformation family {name!r}; choose rotation, scaling, shearing, translation or permutation")
+
+
+def transform_batch(x: torch.Tensor, t: torch.Tensor, transforms: Sequence[Callable] = ROTATION_FLIPS) -> torch.Tensor:
     """``X~ = T (.) X`` (Eq. 8): example ``i`` goes through ``transforms[t_i]``.
 
-    One masked tensor operation per transformation, so the cost does not grow with Python loops
-    over examples.  Images must be square when rotations by 90 degrees are used.
+    Every transformation is applied to the whole batch and the results are gathered by ``t``: a
+    fixed number of tensor operations per batch, no Python loop over examples and no host-device
+    synchronisation.
     """
-    out = x.clone()
-    for j, (turns, flip) in enumerate(transforms):
-        if j == 0 and turns == 0 and not flip:
-            continue
-        mask = t == j
-        if mask.any():
-            out[mask] = apply_transform(x[mask], turns, flip)
-    return out
+    if len(transforms) == 1:
+        return transforms[0](x)
+    stacked = torch.stack([transform(x) for transform in transforms])  # (n_T, N, ...)
+    return stacked[t.to(x.device), torch.arange(len(x), device=x.device)]
 
 
 def pseudo_batch(x: torch.Tensor, n_parents: int, generator: torch.Generator | None = None,
-                 transforms: Sequence[tuple[int, bool]] = ROTATION_FLIPS) -> tuple[torch.Tensor, torch.Tensor]:
+                 transforms: Sequence[Callable] = ROTATION_FLIPS) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw uniform pseudo parent labels ``t`` and return ``(T (.) X, t)`` (first lines of Algorithm 1)."""
     t = torch.randint(0, n_parents, (len(x),), generator=generator, device="cpu").to(x.device)
     return transform_batch(x, t, transforms[:n_parents]), t
@@ -193,7 +281,13 @@ class GarCNN(nn.Module):
 
 @dataclass
 class GarConfig:
-    """Hyperparameters of Algorithm 1 (defaults: the paper's)."""
+    """Hyperparameters of Algorithm 1 (defaults: the paper's).
+
+    An *epoch* is the authors' (their ``pseudo_batch_generator``): every training example under
+    every one of the ``n_parents`` transformations once, in random order, so an MNIST epoch with 8
+    parents is 480,000 transformed digits, 1,200 steps of 400.  ``max_steps``, when set, stops
+    training after that many steps instead (budgets in steps for reduced runs).
+    """
 
     n_parents: int = 8
     k_s: int = 20
@@ -202,12 +296,21 @@ class GarConfig:
     c_f: float = 1e-6
     batch_size: int = 400
     epochs: int = 400
+    max_steps: int | None = None
     lr: float = 1e-3
     per_parent: bool = True
     transforms: tuple = ROTATION_FLIPS
     widths: tuple = (32, 64)
     d_f: int = 2048
     extra: dict = field(default_factory=dict)
+
+    def steps_per_epoch(self, n_examples: int) -> int:
+        """Adam steps in one epoch over ``n_examples`` examples (all their transformed copies)."""
+        return -(-self.n_parents * n_examples // self.batch_size)
+
+    def total_steps(self, n_examples: int) -> int:
+        """Steps :func:`train_gar` takes: ``max_steps`` if set, else ``epochs`` full epochs."""
+        return self.max_steps if self.max_steps is not None else self.epochs * self.steps_per_epoch(n_examples)
 
 
 def gar_loss(model: GarCNN, x: torch.Tensor, t: torch.Tensor, config: GarConfig) -> torch.Tensor:
@@ -219,34 +322,59 @@ def gar_loss(model: GarCNN, x: torch.Tensor, t: torch.Tensor, config: GarConfig)
 
 
 def train_gar(model: GarCNN, x: torch.Tensor, config: GarConfig, seed: int = 0,
-              on_epoch_end: Callable[[int, float], None] | None = None, progress: bool = True,
+              on_step: Callable[[GarCNN, int], None] | None = None, progress: bool = True,
               desc: str = "GAR training") -> list[float]:
-    """Algorithm 1: each epoch draws new pseudo labels, transforms the whole set and takes Adam steps.
+    """Algorithm 1 with the authors' epochs: each (example, transformation) pair once per epoch.
 
-    ``x`` (standardised images ``(m, C, H, W)``) stays on the model's device; the transformed copy
-    is built once per epoch with :func:`transform_batch`, and batches are index slices.
-    Returns the mean loss per epoch.
+    Each epoch shuffles the ``n_parents * m`` pairs; a batch takes its examples from ``x`` (which
+    stays on the model's device) and transforms them with :func:`transform_batch`, the pseudo label
+    being the transformation's index.  ``on_step(model, step)`` is called with step 0 before training
+    and after every Adam step, e.g. to measure a learning curve (it may switch the model to eval
+    mode; training mode is restored after it).  Returns the mean loss of each (possibly partial) epoch.
     """
+    if len(config.transforms) < config.n_parents:
+        raise ValueError(f"{config.n_parents} pseudo parents need as many transformations, got {len(config.transforms)}")
+    transforms = config.transforms[: config.n_parents]
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history = []
-    for epoch in tqdm(range(config.epochs), desc=desc, leave=False, disable=not progress, mininterval=2.0):
-        model.train()
-        x_tilde, t = pseudo_batch(x, config.n_parents, generator, config.transforms)
-        order = torch.randperm(len(x), generator=generator).to(x.device)
-        total = torch.zeros((), device=x.device)
-        for start in range(0, len(x), config.batch_size):
-            index = order[start:start + config.batch_size]
-            loss = gar_loss(model, x_tilde[index], t[index], config)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(index)
-        history.append(float(total) / len(x))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history[-1])
+    m, n_pairs = len(x), config.n_parents * len(x)
+    total_steps, step, history = config.total_steps(m), 0, []
+    if on_step is not None:
+        on_step(model, 0)
+    with tqdm(total=total_steps, desc=desc, leave=False, disable=not progress, mininterval=2.0) as bar:
+        while step < total_steps:
+            model.train()
+            order = torch.randperm(n_pairs, generator=generator).to(x.device)
+            running, seen = torch.zeros((), device=x.device), 0
+            for start in range(0, n_pairs, config.batch_size):
+                if step == total_steps:
+                    break
+                pairs = order[start:start + config.batch_size]
+                t = pairs // m
+                loss = gar_loss(model, transform_batch(x[pairs % m], t, transforms), t, config)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += loss.detach() * len(pairs)
+                seen += len(pairs)
+                step += 1
+                bar.update(1)
+                if on_step is not None:
+                    on_step(model, step)
+                    model.train()
+            history.append(float(running) / seen)
     model.eval()
     return history
+
+
+def fit(x: torch.Tensor, config: GarConfig, seed: int = 0, on_step: Callable[[GarCNN, int], None] | None = None,
+        progress: bool = True, desc: str | None = None) -> GarCNN:
+    """A :class:`GarCNN` for images ``x`` ``(m, C, H, W)`` (seeded with ``seed``), trained by :func:`train_gar`."""
+    torch.manual_seed(seed)
+    model = GarCNN(in_channels=x.shape[1], image_size=x.shape[-1], n_parents=config.n_parents, k_s=config.k_s,
+                   widths=config.widths, d_f=config.d_f).to(x.device)
+    train_gar(model, x, config, seed=seed, on_step=on_step, progress=progress, desc=desc or f"GAR seed {seed}")
+    return model
 
 
 @torch.no_grad()
