@@ -63,7 +63,7 @@ from clustutils import deep_clustering as dc
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.notebook import start
 from clustutils.plotting import image_grid
-from clustutils.train import fit, fit_cached
+from clustutils.train import fit_cached
 
 run = start("04_clustering_module", profile, seed=seed, device=device, data_root_dir=data_root, save_figures=save_figures)
 started = time.time()
@@ -797,6 +797,8 @@ identity = torch.eye(10)
 supervised_terms = cm.cm_loss_terms(identity[labels_check], gamma_check, identity, alpha=1.0)
 assert torch.allclose(supervised_terms["E1"] + supervised_terms["E2"] + supervised_terms["E3"],
                       (2 * (1 - gamma_check[torch.arange(40), labels_check])).mean(), atol=1e-12)
+assert torch.allclose(cm.supervised_cm_loss(torch.log(gamma_check), labels_check),
+                      (2 * (1 - gamma_check[torch.arange(40), labels_check])).mean(), atol=1e-12)
 torch.set_default_dtype(torch.float32)
 print("check passed: with orthonormal known centroids, E1+E2+E3 at mu_y equals 2 (1 - gamma_y)")
 
@@ -820,21 +822,10 @@ supervised_epochs = run.pick(smoke=1, cpu=1, full=10)
 train_x, train_y = load("mnist", "train", root=run.data_root).tensors(run.device)
 test_x, test_y = load("mnist", "test", root=run.data_root).tensors(run.device)
 train_x, train_y = train_x[:supervised_n], train_y[:supervised_n]
-centroids_known = torch.eye(10, device=run.device)
-
-
-def supervised_cm_loss(net, xb, yb):
-    t = cm.cm_loss_terms(centroids_known[yb], torch.softmax(net(xb), 1), centroids_known, alpha=1.0)
-    return t["E1"] + t["E2"] + t["E3"]
-
-
 torch.manual_seed(run.seed)
 cnn = small_cnn().to(run.device)
-fit(cnn, supervised_cm_loss, (train_x, train_y), epochs=supervised_epochs, batch_size=128,
-    optimizer=torch.optim.Adam(cnn.parameters(), lr=1e-3), seed=run.seed, desc="supervised CM")
-with torch.no_grad():
-    predicted = torch.cat([cnn(test_x[i : i + 2000]).argmax(1) for i in range(0, len(test_x), 2000)])
-supervised_error = float((predicted != test_y).float().mean())
+cm.train_supervised(cnn, train_x, train_y, epochs=supervised_epochs, batch_size=128, lr=1e-3, seed=run.seed)
+supervised_error = cm.classification_error(cnn, test_x, test_y, batch_size=2000)
 run.record("supervised_cm_cnn", "mnist_test", "test_error", supervised_error, seeds=[run.seed],
            note=f"small CNN, supervised CM loss 2(1-gamma_y), {supervised_epochs} epoch(s), Adam lr 1e-3; our reading of the slides")
 print(f"supervised CM, small CNN on MNIST: test error {100 * supervised_error:.2f}%")
@@ -855,12 +846,9 @@ def train_cifar_resnet(epochs=30):
     mean, std = x_c.mean((0, 2, 3), keepdim=True), x_c.std((0, 2, 3), keepdim=True)
     torch.manual_seed(run.seed)
     resnet = torchvision.models.resnet50(num_classes=10).to(run.device)
-    fit(resnet, supervised_cm_loss, ((x_c - mean) / std, y_c), epochs=epochs, batch_size=128,
-        optimizer=torch.optim.Adam(resnet.parameters(), lr=1e-3), seed=run.seed, desc="supervised CM, ResNet-50")
-    resnet.eval()
-    with torch.no_grad():
-        guess = torch.cat([resnet((xt_c[i : i + 1000] - mean) / std).argmax(1) for i in range(0, len(xt_c), 1000)])
-    return float((guess != yt_c).float().mean())
+    cm.train_supervised(resnet, (x_c - mean) / std, y_c, epochs=epochs, batch_size=128, lr=1e-3, seed=run.seed,
+                        desc="supervised CM, ResNet-50")
+    return cm.classification_error(resnet, (xt_c - mean) / std, yt_c)
 
 
 if run.profile != "full":

@@ -60,3 +60,32 @@ def test_isotropic_gmm_init_reproduces_nearest_centroid_assignments():
     cm.isotropic_gmm_init(model, mu, variance=0.5)
     assert torch.equal(model.predict(x), torch.cdist(x, mu).argmin(1))
     assert torch.equal(model.mu.detach(), mu)
+
+
+def test_supervised_cm_loss_is_two_times_one_minus_gamma_y_with_orthonormal_centroids():
+    g = torch.Generator().manual_seed(3)
+    logits, labels = torch.randn(40, 10, generator=g), torch.randint(0, 10, (40,), generator=g)
+    gamma_y = torch.softmax(logits, 1)[torch.arange(40), labels]
+    assert torch.allclose(cm.supervised_cm_loss(logits, labels), (2 * (1 - gamma_y)).mean())
+    q, _ = torch.linalg.qr(torch.randn(10, 10, generator=g))  # any orthonormal centroids give the same loss
+    assert torch.allclose(cm.supervised_cm_loss(logits, labels, q), (2 * (1 - gamma_y)).mean())
+    shifted = q + 0.3  # E1+E2+E3 = sum_k gamma_k ||mu_y - mu_k||^2 ignores a common shift ...
+    assert torch.allclose(cm.supervised_cm_loss(logits, labels, shifted), (2 * (1 - gamma_y)).mean())
+    scaled = torch.eye(10) * torch.arange(1.0, 11.0)[:, None]  # ... but not unequal distances
+    assert not torch.allclose(cm.supervised_cm_loss(logits, labels, scaled), (2 * (1 - gamma_y)).mean())
+
+
+def test_train_supervised_learns_separable_classes_and_error_counts_mistakes():
+    x, y = make_blobs(n_samples=600, centers=4, n_features=5, cluster_std=0.5, random_state=0)
+    x, y = torch.from_numpy((x - x.mean(0)) / x.std(0)), torch.from_numpy(y)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(5, 4).double()
+    assert cm.classification_error(net, x, y) > 0.3
+    history = cm.train_supervised(net, x, y, epochs=30, batch_size=64, lr=1e-2, progress=False)
+    assert history[-1] < history[0]
+    assert cm.classification_error(net, x, y, batch_size=50) < 0.02
+    wrong = torch.nn.Linear(5, 4).double()
+    with torch.no_grad():
+        wrong.weight.zero_()
+        wrong.bias.copy_(torch.tensor([1.0, 0, 0, 0]))  # always predicts class 0
+    assert cm.classification_error(wrong, x, y) == pytest.approx(float((y != 0).double().mean()))

@@ -9,6 +9,9 @@ centroid matrix, ``x~ = gamma @ mu``.  The loss per sample (all weights 1) is
 - ``E4 = -sum_k (alpha_k - 1) log mean_batch(gamma_k)``  Dirichlet prior on cluster sizes
 
 and ``E1 + E2 + E3 = sum_k gamma_k ||x - mu_k||^2``, the soft k-means objective.
+
+With labels (the slides' supervised CM) the centroids are fixed, one per class, and each example is
+represented by its class centroid: :func:`supervised_cm_loss`, trained by :func:`train_supervised`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm"]
+__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
+           "supervised_cm_loss", "train_supervised", "classification_error"]
 
 LOG_EPS = 1e-10
 
@@ -112,3 +116,33 @@ def train_cm(model: ClusteringModule, x, *, epochs: int, batch_size: int, seed: 
             for i, p in enumerate(model.parameters()):
                 p.copy_(torch.stack([s[i] for s in snapshots]).mean(0))
     return history
+
+
+def supervised_cm_loss(logits: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor | None = None) -> torch.Tensor:
+    """Supervised CM loss: E1 + E2 + E3 with ``x = mu_y`` and ``gamma = softmax(logits)``, batch mean.
+
+    ``centroids`` (``K x D``, fixed) default to the one-hot vectors, which are orthonormal; then the
+    loss equals ``2 (1 - gamma_y)`` per example, a bounded alternative to the cross-entropy.
+    """
+    if centroids is None:
+        centroids = torch.eye(logits.shape[1], dtype=logits.dtype, device=logits.device)
+    terms = cm_loss_terms(centroids[labels], torch.softmax(logits, 1), centroids, alpha=1.0)
+    return terms["E1"] + terms["E2"] + terms["E3"]
+
+
+def train_supervised(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
+                     lr: float = 1e-3, seed: int = 0, desc: str = "supervised CM", progress: bool = True) -> list[float]:
+    """Train a classifier ``net`` (logits out) with :func:`supervised_cm_loss` and Adam; returns the loss per epoch."""
+    from .train import fit
+
+    return fit(net, lambda model, xb, yb: supervised_cm_loss(model(xb), yb), (x, y), epochs=epochs,
+               batch_size=batch_size, optimizer=torch.optim.Adam(net.parameters(), lr=lr), seed=seed, desc=desc,
+               progress=progress)
+
+
+@torch.no_grad()
+def classification_error(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Share of ``x`` whose arg-max logit is not ``y`` (``net`` in eval mode, batches of ``batch_size``)."""
+    net.eval()
+    predicted = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    return float((predicted != y).float().mean())
