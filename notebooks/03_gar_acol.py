@@ -298,7 +298,7 @@ n_tsne = run.pick(smoke=300, cpu=1000, full=2000)  # test digits in each t-SNE p
 x_train = train_digits.tensors()[0][:n_train].to(run.device)
 x_test, y_test = test_digits.tensors()[0][:n_test].to(run.device), test_digits.labels[:n_test]
 print(f"{len(x_train)} training and {len(x_test)} test digits; {total_steps} steps "
-      f"({Fraction(total_steps, steps_per_epoch)} epochs; one epoch is {steps_per_epoch} steps); widths {config.widths}, "
+      f"({Fraction(total_steps, steps_per_epoch)} of an epoch of {steps_per_epoch} steps); widths {config.widths}, "
       f"F of {config.d_f}; seeds {seeds}")
 
 # %% [markdown]

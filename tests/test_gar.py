@@ -158,6 +158,12 @@ def test_gar_cnn_keeps_map_size_and_starts_from_glorot():
     bound = (6 / (32 + 160)) ** 0.5  # Glorot-uniform limit of the output layer
     assert model.out.weight.abs().max() <= bound and model.out.weight.abs().max() > 0.8 * bound
     assert torch.count_nonzero(model.out.bias) == 0 and torch.count_nonzero(model.conv[0].bias) == 0
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(5)
+    eight = gar.GarCNN(n_parents=8, k_s=20, widths=(4, 6), d_f=32)
+    torch.manual_seed(5)
+    two = gar.GarCNN(n_parents=2, k_s=3, widths=(4, 6), d_f=32)
+    assert torch.equal(eight.eval().features(x), two.eval().features(x))  # same seed, same F, whatever the head
 
 
 def test_training_reduces_loss_and_embeds():

@@ -238,14 +238,25 @@ def pseudo_batch(x: torch.Tensor, n_parents: int, generator: torch.Generator | N
 # The model of Table 2
 
 
+def _glorot(*modules: nn.Module) -> None:
+    """Keras' default initialisation: Glorot-uniform weights, zero biases, for every conv/linear layer."""
+    for module in modules:
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+
 class GarCNN(nn.Module):
     """Table 2: 2x(conv3x3 c1) - MP2 - Drop .2 - 2x(conv3x3 c2) - MP2 - Drop .3 - FC d_f - Drop .5 - FC n_p*k_s.
 
     ``features(x)`` returns layer F (after ReLU, before dropout), ``forward`` returns ``(F, Z)``
     where ``Z`` is the pre-softmax input of the augmented softmax layer.  As in the authors' Keras
     code, convolutions are zero-padded to keep the map size ("same") and every weight starts from
-    Keras' default Glorot-uniform initialisation with zero biases.  Defaults are the paper's widths
-    (32, 64, 2048).
+    Keras' default Glorot-uniform initialisation with zero biases.  The layers up to F are initialised
+    before the output layer is built, so with the same seed F starts identical whatever the number of
+    parents (the transformation study compares tasks from one starting point).  Defaults are the
+    paper's widths (32, 64, 2048).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_parents: int = 8, k_s: int = 20,
@@ -260,12 +271,10 @@ class GarCNN(nn.Module):
             nn.MaxPool2d(2), nn.Dropout(0.3), nn.Flatten())
         flat = c2 * (image_size // 4) ** 2
         self.fc = nn.Sequential(nn.Linear(flat, d_f), nn.ReLU())
+        _glorot(self.conv, self.fc)  # before the head exists: F starts the same for any n_p and k_s
         self.drop = nn.Dropout(0.5)
         self.out = nn.Linear(d_f, n_parents * k_s)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+        _glorot(self.out)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x))
