@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .train import error_rate
+
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
            "supervised_cm_loss", "train_supervised", "classification_error"]
 
@@ -140,9 +142,5 @@ def train_supervised(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs
                progress=progress)
 
 
-@torch.no_grad()
-def classification_error(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Share of ``x`` whose arg-max logit is not ``y`` (``net`` in eval mode, batches of ``batch_size``)."""
-    net.eval()
-    predicted = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-    return float((predicted != y).float().mean())
+#: The test error of a supervised CM classifier: :func:`clustutils.train.error_rate` (one implementation).
+classification_error = error_rate

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .train import error_rate
+
 __all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder", "CSAE",
            "rbm_negative_free_energy", "pretrain_class_autoencoders", "error_rate", "finetune",
            "FactoredCSAE"]
@@ -237,14 +239,6 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
             optimizer=torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9), progress=False)
         models.append(ae)
     return models
-
-
-@torch.no_grad()
-def error_rate(model: nn.Module, x, y, batch_size: int = 5000) -> float:
-    """Fraction of rows of ``x`` whose argmax logit differs from ``y``."""
-    model.eval()
-    wrong = sum(int((model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]).sum()) for i in range(0, len(x), batch_size))
-    return wrong / len(x)
 
 
 def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, seed: int = 0, batch_size: int = 100,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-__all__ = ["get_device", "device_name", "seed_everything", "fit", "cache_dir", "config_key", "fit_cached"]
+__all__ = ["get_device", "device_name", "seed_everything", "fit", "error_rate", "cache_dir", "config_key", "fit_cached"]
 
 ENV_DEVICE = "CLUSTUTILS_DEVICE"
 ENV_CACHE = "CLUSTUTILS_CACHE"
@@ -115,6 +115,14 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+@torch.no_grad()
+def error_rate(model: torch.nn.Module, x, y, batch_size: int = 5000) -> float:
+    """Fraction of rows of ``x`` whose argmax logit differs from ``y``."""
+    model.eval()
+    wrong = sum(int((model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]).sum()) for i in range(0, len(x), batch_size))
+    return wrong / len(x)
 
 
 def cache_dir() -> Path:
