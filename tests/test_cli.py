@@ -22,7 +22,7 @@ def test_profile_cannot_be_passed_as_a_parameter():
 
 def test_unknown_profile_is_rejected(capsys):
     with pytest.raises(SystemExit):
-        cli.main(["run", "00", "--profile", "gpu"])
+        cli.main(["run", "00", "--profile", "turbo"])
     assert "invalid choice" in capsys.readouterr().err
 
 

@@ -6,7 +6,7 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score
 
-from clustutils import histo
+from clustutils import histo, metrics
 from clustutils.data import load
 
 
@@ -77,18 +77,18 @@ def test_proportion_mapping_differs_from_hungarian_on_a_small_pure_cluster():
     # cluster 0: 10 points, 9 positive (90%); cluster 1: 1000 points, 600 positive (60%)
     y = np.array([1] * 9 + [0] + [1] * 600 + [0] * 400)
     c = np.array([0] * 10 + [1] * 1000)
-    assert histo.proportion_mapping(y, c) == {0: 1, 1: 0}
-    assert histo.hungarian_label_mapping(y, c) == {0: 0, 1: 1}
-    paper = histo.binary_scores(y, histo.apply_mapping(histo.proportion_mapping(y, c), c))
-    best = histo.binary_scores(y, histo.apply_mapping(histo.hungarian_label_mapping(y, c), c))
+    assert metrics.proportion_mapping(y, c) == {0: 1, 1: 0}
+    assert metrics.hungarian_mapping(y, c) == {0: 0, 1: 1}
+    paper = metrics.binary_scores(y, metrics.apply_mapping(metrics.proportion_mapping(y, c), c))
+    best = metrics.binary_scores(y, metrics.apply_mapping(metrics.hungarian_mapping(y, c), c))
     assert paper["acc"] == pytest.approx(409 / 1010) and best["acc"] == pytest.approx(601 / 1010)
     with pytest.raises(ValueError):
-        histo.proportion_mapping([0, 1, 1], [0, 1, 2])
+        metrics.proportion_mapping([0, 1, 1], [0, 1, 2])
 
 
 def test_all_negative_scores_the_negative_share_with_f1_zero():
     y = np.array([1] * 28 + [0] * 72)
-    assert histo.binary_scores(y, np.zeros(100, int)) == {"acc": 0.72, "f1": 0.0}
+    assert metrics.binary_scores(y, np.zeros(100, int)) == {"acc": 0.72, "f1": 0.0}
 
 
 def test_cv_folds_partition_and_keep_groups_together():

@@ -8,8 +8,8 @@ from clustutils import cli, notebook
 
 def test_start_validates_profile_and_seed(tmp_path, monkeypatch):
     monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
-    with pytest.raises(ValueError, match="smoke, cpu, full"):
-        notebook.start("00_x", "gpu")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu, full"):
+        notebook.start("00_x", "turbo")
     with pytest.raises(ValueError, match="seed"):
         notebook.start("00_x", "cpu", seed=-1)
 

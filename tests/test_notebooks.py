@@ -1,5 +1,6 @@
 """The paired notebooks: text source and .ipynb in sync, listed in the book, following the conventions."""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -48,3 +49,20 @@ def test_every_notebook_is_in_the_table_of_contents():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     files = {ch["file"] for part in toc["parts"] for ch in part["chapters"]}
     assert {f"notebooks/{s.stem}" for s in SOURCES} <= files
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
+
+
+def glued_keys(notebook) -> set[str]:
+    """Names the executed notebook glued (myst-nb ``scrapbook`` metadata of its outputs)."""
+    return {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in notebook.cells if c.cell_type == "code"
+            for o in c.get("outputs", [])} - {None}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_number_the_prose_glues_exists_in_the_executed_notebook(source):
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    cited = {key for c in notebook.cells if c.cell_type == "markdown" for key in GLUE_ROLE.findall(c.source)}
+    missing = cited - glued_keys(notebook)
+    assert not missing, f"the prose of {source.stem} cites values its run did not glue: {sorted(missing)}"

@@ -30,7 +30,7 @@ def test_rerun_replaces_loudly_and_keeps_history(tmp_path, capsys):
 
 def test_bad_profile_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="profile"):
-        _record(tmp_path, 0.5, profile="gpu")
+        _record(tmp_path, 0.5, profile="turbo")
 
 
 def test_table_shows_not_yet_run_and_skips_smoke(tmp_path):

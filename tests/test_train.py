@@ -93,3 +93,92 @@ def test_select_best_restores_the_best_epoch():
     train.fit(model, _mse, (x, y), epochs=4, batch_size=32, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
               select_best=score, progress=False)
     assert torch.equal(model.weight, weights[1])
+
+
+def test_batch_slices_cover_every_row_once_and_fold_a_single_row_tail():
+    for n, b in [(10, 3), (9, 3), (1, 4), (7, 7), (100, 33)]:
+        slices = train.batch_slices(n, b)
+        rows = [i for s in slices for i in range(n)[s]]
+        assert rows == list(range(n))
+        assert all(s.stop - s.start >= 2 for s in slices) or n == 1
+    assert [s.stop - s.start for s in train.batch_slices(10, 3)] == [3, 3, 4]
+
+
+def test_a_size_one_last_batch_does_not_reach_batch_norm():
+    x = torch.randn(33, 4)  # 33 = 2 * 16 + 1: the tail of one row is folded into the last batch
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+    sizes = []
+    train.fit(model, lambda m, xb: (sizes.append(len(xb)), m(xb).pow(2).mean())[1], (x,), epochs=2, batch_size=16,
+              optimizer=torch.optim.SGD(model.parameters(), lr=0.01), progress=False)
+    assert sizes == [16, 17, 16, 17]
+
+
+def test_max_steps_stops_inside_an_epoch_and_the_callback_sees_step_zero_then_every_step():
+    x, y = _problem()
+    model = torch.nn.Linear(3, 1)
+    steps, modes = [], []
+
+    def callback(m, step):
+        steps.append(step)
+        modes.append(m.training)
+        m.eval()  # the engine must restore training mode
+
+    history = train.fit(model, _mse, (x, y), epochs=10, max_steps=11, batch_size=64, callback=callback,
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.01), progress=False)
+    assert steps == list(range(12))
+    assert len(history) == 3  # 4 + 4 + 3 steps: the last epoch is partial
+    assert all(modes[1:])
+
+
+def test_hooks_run_in_order_around_epochs_and_steps():
+    events = []
+
+    class Spy(train.Hook):
+        def epoch_start(self, model, epoch):
+            events.append(("start", epoch))
+
+        def step_end(self, model, step):
+            events.append(("step", step))
+
+        def epoch_end(self, model, epoch):
+            events.append(("end", epoch))
+
+        def train_end(self, model):
+            events.append(("done",))
+
+    x, y = _problem()
+    model = torch.nn.Linear(3, 1)
+    train.fit(model, _mse, (x, y), epochs=2, batch_size=128, hooks=[Spy()],
+              optimizer=torch.optim.SGD(model.parameters(), lr=0.01), progress=False)
+    assert events == [("start", 0), ("step", 1), ("step", 2), ("end", 0),
+                      ("start", 1), ("step", 3), ("step", 4), ("end", 1), ("done",)]
+
+
+def test_weight_average_ends_at_the_mean_of_the_averaged_steps():
+    x, y = _problem()
+    model = torch.nn.Linear(3, 1)
+    seen = []
+
+    class Record(train.Hook):
+        def epoch_start(self, model, epoch):
+            self.epoch = epoch
+
+        def step_end(self, model, step):
+            if self.epoch == 2:
+                seen.append(model.weight.detach().clone())
+
+    # the average is taken after Record has seen the same steps (hooks run in order)
+    train.fit(model, _mse, (x, y), epochs=3, batch_size=32, hooks=[Record(), train.WeightAverage(start_epoch=2)],
+              optimizer=torch.optim.SGD(model.parameters(), lr=0.05), progress=False)
+    assert len(seen) == 8
+    assert torch.allclose(model.weight, torch.stack(seen).mean(0), atol=1e-6)
+    assert not torch.allclose(model.weight, seen[-1], atol=1e-4)  # not just the last step's weights
+
+
+def test_batched_equals_the_whole_computation_for_tensors_and_tuples():
+    x = torch.randn(1003, 5)
+    layer = torch.nn.Linear(5, 2)
+    assert torch.allclose(train.batched(layer, x, 100), layer(x).detach(), atol=1e-6)
+    a, b = train.batched(lambda xb: (xb.sum(1), xb[:, :2]), x, 64)
+    assert torch.allclose(a, x.sum(1)) and torch.equal(b, x[:, :2])
+    assert not train.batched(layer, x, 100).requires_grad

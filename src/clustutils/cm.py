@@ -16,14 +16,18 @@ represented by its class centroid: :func:`supervised_cm_loss`, trained by :func:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 from torch import nn
 
-from .train import error_rate
+from .settings import Budget
+from .train import WeightAverage, batched, error_rate, fit
 
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
-           "supervised_cm_loss", "train_supervised", "classification_error"]
+           "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "scaled_alpha",
+           "Settings", "BUDGET"]
 
 LOG_EPS = 1e-10
 
@@ -67,7 +71,7 @@ class ClusteringModule(nn.Module):
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
         """Hard assignments ``argmax_k gamma_k``."""
-        return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return batched(lambda xb: self(xb).argmax(1), x, batch_size)
 
 
 @torch.no_grad()
@@ -102,22 +106,14 @@ def train_cm(model: ClusteringModule, x, *, epochs: int, batch_size: int, seed: 
              average_last_epoch: bool = True, progress: bool = False) -> list[float]:
     """Adam (lr 1e-3, eps 1e-3) for ``epochs``, then, as the authors, one more epoch whose weights are averaged.
 
+    One run of the engine :func:`clustutils.train.fit`; the averaging is its
+    :class:`~clustutils.train.WeightAverage` hook (a running mean over the last epoch's steps).
     Returns the loss history (one value per epoch, the averaging epoch included).
     """
-    from .train import fit
-
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-3)
-    history = fit(model, lambda m, xb: m.loss(xb), (x,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                  seed=seed, progress=progress, desc="CM")
-    if average_last_epoch:
-        snapshots = []
-        history += fit(model, lambda m, xb: m.loss(xb), (x,), epochs=1, batch_size=batch_size, optimizer=optimizer,
-                       seed=seed + 1, progress=False,
-                       on_step_end=lambda: snapshots.append([p.detach().clone() for p in model.parameters()]))
-        with torch.no_grad():
-            for i, p in enumerate(model.parameters()):
-                p.copy_(torch.stack([s[i] for s in snapshots]).mean(0))
-    return history
+    hooks = [WeightAverage(start_epoch=epochs)] if average_last_epoch else []
+    return fit(model, lambda m, xb: m.loss(xb), (x,), epochs=epochs + len(hooks), batch_size=batch_size,
+               optimizer=optimizer, seed=seed, hooks=hooks, progress=progress, desc="CM")
 
 
 def supervised_cm_loss(logits: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,8 +131,6 @@ def supervised_cm_loss(logits: torch.Tensor, labels: torch.Tensor, centroids: to
 def train_supervised(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
                      lr: float = 1e-3, seed: int = 0, desc: str = "supervised CM", progress: bool = True) -> list[float]:
     """Train a classifier ``net`` (logits out) with :func:`supervised_cm_loss` and Adam; returns the loss per epoch."""
-    from .train import fit
-
     return fit(net, lambda model, xb, yb: supervised_cm_loss(model(xb), yb), (x, y), epochs=epochs,
                batch_size=batch_size, optimizer=torch.optim.Adam(net.parameters(), lr=lr), seed=seed, desc=desc,
                progress=progress)
@@ -144,3 +138,86 @@ def train_supervised(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs
 
 #: The test error of a supervised CM classifier: :func:`clustutils.train.error_rate` (one implementation).
 classification_error = error_rate
+
+
+# --------------------------------------------------------------------------
+# Chapter 4's settings: the paper's (authors') values, each profile as stated changes
+
+
+#: The authors' CM settings on raw pixels (TensorFlow code): alpha at their batch size.
+AUTHORS_CM = {"mnist": {"alpha": 177.0, "batch": 111}, "usps": {"alpha": 40.0, "batch": 150}}
+#: The authors' AE-CM settings (TensorFlow code): code size, alpha and batch per data set.
+AUTHORS_AECM = {"mnist": {"n_latent": 10, "alpha": 230.0, "batch": 500}, "usps": {"n_latent": 30, "alpha": 3.0, "batch": 45}}
+
+
+def scaled_alpha(alpha: float, reference_batch: int, batch: int) -> float:
+    """``alpha`` for ``batch`` that keeps the objective of ``alpha`` at ``reference_batch``.
+
+    E4 is computed once per batch while E1-E3 are batch means, so ``alpha - 1`` scales with the batch:
+    ``1 + (alpha - 1) * batch / reference_batch``.
+    """
+    return 1 + (alpha - 1) * batch / reference_batch
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Chapter 4's budget; the defaults are the authors' schedule (the ``full`` profile)."""
+
+    max_images: dict = field(default_factory=lambda: {"mnist": None, "usps": None})  # None: all images
+    shallow_runs: int = 20
+    gmm_iterations: int = 100  # scikit-learn's default cap (the slides give none)
+    cm_batch: dict = field(default_factory=lambda: {k: v["batch"] for k, v in AUTHORS_CM.items()})
+    cm_lr: float = 1e-3
+    cm_epochs: dict = field(default_factory=lambda: {"mnist": 150, "usps": 150})
+    deep_runs: int = 20
+    pretrain_epochs: dict = field(default_factory=lambda: {"mnist": 100, "usps": 100})
+    cm_pretrain_epochs: int = 100
+    joint_epochs: dict = field(default_factory=lambda: {"mnist": 1000, "usps": 1000})
+    rand_epochs: dict = field(default_factory=lambda: {"mnist": 1000, "usps": 1000})
+    baseline_epochs: dict = field(default_factory=lambda: {"mnist": 100, "usps": 100})
+    kmeans_restarts: int = 20
+    collapse_images: int | None = None
+    collapse_epochs: int = 50
+    grid_betas: tuple = (1.0, 10.0, 100.0)
+    grid_lams: tuple = (0.01, 0.1, 1.0)
+    grid_epochs: int = 50
+    supervised_images: int | None = None
+    supervised_epochs: int = 10
+
+
+_CPU = {
+    "shallow_runs": (3, "20 runs of 4 methods on 2 data sets do not fit 30 minutes on 2 cores"),
+    "gmm_iterations": (30, "a 100-iteration diagonal GMM on MNIST takes over a minute per run on 2 cores"),
+    "cm_batch": ({"mnist": 1000, "usps": 1000}, "batch 111 is mostly per-step overhead on a CPU; alpha - 1 is scaled with the batch"),
+    "cm_lr": (5e-2, "lowest training loss among 1e-3, 1e-2, 5e-2 at batch 1,000 (no labels used)"),
+    "cm_epochs": ({"mnist": 20, "usps": 150}, "time: MNIST epochs cost 8x USPS ones"),
+    "deep_runs": (1, "time: one run per deep method"),
+    "pretrain_epochs": ({"mnist": 5, "usps": 30}, "time: an MNIST autoencoder epoch takes about 25 s on one core"),
+    "cm_pretrain_epochs": (20, "time"),
+    "joint_epochs": ({"mnist": 4, "usps": 10}, "time: a few epochs from the pretrained start"),
+    "rand_epochs": ({"mnist": 5, "usps": 10}, "time"),
+    "baseline_epochs": ({"mnist": 4, "usps": 10}, "time: as many epochs as AE-CM+pre"),
+    "kmeans_restarts": (5, "time"),
+    "collapse_images": (5000, "time: the collapse study on a subset"),
+    "collapse_epochs": (10, "time"),
+    "grid_betas": ((1.0, 100.0), "time: a 2 x 2 grid"),
+    "grid_lams": ((0.01, 1.0), "time: a 2 x 2 grid"),
+    "grid_epochs": (4, "time"),
+    "supervised_epochs": (1, "time: one epoch of the small CNN"),
+}
+_SMOKE = {
+    **_CPU,
+    "max_images": ({"mnist": 2000, "usps": 1000}, "CI: under 2 minutes a notebook"),
+    "shallow_runs": (2, "CI"), "gmm_iterations": (20, "CI"), "cm_batch": ({"mnist": 500, "usps": 500}, "CI"),
+    "cm_epochs": ({"mnist": 3, "usps": 5}, "CI"), "pretrain_epochs": ({"mnist": 2, "usps": 2}, "CI"),
+    "cm_pretrain_epochs": (2, "CI"), "joint_epochs": ({"mnist": 1, "usps": 1}, "CI"),
+    "rand_epochs": ({"mnist": 2, "usps": 1}, "CI"), "baseline_epochs": ({"mnist": 1, "usps": 1}, "CI"),
+    "kmeans_restarts": (3, "CI"), "collapse_images": (1000, "CI"), "collapse_epochs": (3, "CI"),
+    "grid_epochs": (1, "CI"), "supervised_images": (2000, "CI"),
+}
+#: Chapter 4's profiles.  ``gpu`` is ``cpu``'s budget until it is sized from GPU step times.
+BUDGET = Budget(Settings(), {
+    "smoke": _SMOKE,
+    "cpu": _CPU,
+    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+})

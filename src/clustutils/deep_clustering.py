@@ -2,14 +2,15 @@
 
 All models share :class:`Autoencoder`, the fully connected ``D-500-500-2000-d`` network with a mirrored
 decoder, LeakyReLU(0.2) and Glorot initialisation used by AE-CM (DEC and IDEC use the same sizes with
-ReLU).  Every model has ``loss(x, index)`` for :func:`clustutils.train.fit` (``index`` is the rows'
-position in the data set, needed by DEC/IDEC's target distribution) and ``predict(x)``.
+ReLU).  Every clustering model has ``loss(x, index)`` (``index`` is the rows' position in the data set,
+needed by DEC/IDEC's target distribution), ``predict(x)`` and ``hooks(x, epochs)``, the once-per-epoch or
+per-step work the training engine :func:`clustutils.train.fit` runs for it (:func:`train_clustering`).
 
 The baselines are written from their papers' descriptions, kept short:
 
 - DEC (Xie et al. 2016): Student-t soft assignments ``q`` to centroids in code space, trained by
   ``KL(P || Q)`` against the sharpened target ``p = q^2 / f`` (``f`` the soft cluster sizes), the
-  decoder discarded.  The target is refreshed by :func:`refresh_target` (once per epoch here).
+  decoder discarded.  The target is refreshed by :func:`refresh_target` before every epoch.
 - IDEC (Guo et al. 2017): DEC's loss times ``gamma`` (0.1) plus the reconstruction error, decoder kept.
 - DCN (Yang et al. 2017): summed squared reconstruction error + ``lam ||z_i - mu_{s_i}||^2`` with hard
   assignments ``s``.  As the paper's Algorithm 1, a step (i) updates the network with the stored
@@ -20,7 +21,7 @@ The baselines are written from their papers' descriptions, kept short:
 - DKM (Fard et al. 2020): summed squared reconstruction error + ``lam * sum_k softmax(-a d)_k d_k``,
   ``d_k = ||z - mu_k||^2``, with the centroids as parameters trained by the same optimiser.  From a
   pretrained autoencoder the authors keep the inverse temperature ``a`` constant at 1000 (their "DKMp");
-  ``anneal`` multiplies it over training (1 = constant).
+  ``anneal`` multiplies it over training (1 = constant), a factor ``anneal ** (1 / epochs)`` after every epoch.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import torch
 from torch import nn
 
 from .cm import ClusteringModule, cm_loss_terms
+from .train import Hook, batched, fit
 
 __all__ = ["Autoencoder", "pretrain_autoencoder", "encode", "rescale_codes", "AECM", "orthonormality_penalty", "DEC", "IDEC",
-           "refresh_target", "DCN", "DKM", "train_clustering"]
+           "refresh_target", "DCN", "DKM", "ClusteringModel", "train_clustering"]
 
 
 class Autoencoder(nn.Module):
@@ -67,8 +69,6 @@ class Autoencoder(nn.Module):
 def pretrain_autoencoder(ae: Autoencoder, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
                          progress: bool = True) -> list[float]:
     """Adam on the mean squared reconstruction error; returns the loss per epoch."""
-    from .train import fit
-
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     return fit(ae, lambda m, xb: m.loss(xb), (x,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                seed=seed, progress=progress, desc="autoencoder")
@@ -76,8 +76,8 @@ def pretrain_autoencoder(ae: Autoencoder, x, *, epochs: int, batch_size: int = 2
 
 @torch.no_grad()
 def encode(encoder: nn.Module, x, batch_size: int = 10000) -> torch.Tensor:
-    """``encoder(x)`` in chunks, without gradients."""
-    return torch.cat([encoder(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    """``encoder(x)`` in chunks, without gradients (a torch tensor on the encoder's device)."""
+    return batched(encoder, x, batch_size)
 
 
 @torch.no_grad()
@@ -98,12 +98,28 @@ def orthonormality_penalty(mu) -> torch.Tensor:
     return ((mu @ mu.T - eye) ** 2).sum()
 
 
-class AECM(nn.Module):
+class ClusteringModel(nn.Module):
+    """What :func:`train_clustering` needs of a model besides ``loss`` and ``predict``.
+
+    ``adam_eps``: the Adam epsilon its authors use; ``hooks(x, epochs)``: its :class:`~clustutils.train.Hook`
+    objects for training on ``x`` for ``epochs`` epochs (none by default).
+    """
+
+    adam_eps = 1e-8
+
+    def hooks(self, x, epochs: int) -> list[Hook]:
+        return []
+
+
+class AECM(ClusteringModel):
     """AE-CM: the Clustering Module on the codes of an autoencoder, trained jointly.
 
     ``loss = CM loss on z (over N * d, as the CM) + beta * MSE(x, x^) + lam * ||mu mu^T - I||_F^2``,
     the normalisation of the authors' PyTorch example.  ``lam = 0`` drops the orthonormality term.
+    Adam's epsilon is the authors' 1e-3.
     """
+
+    adam_eps = 1e-3
 
     def __init__(self, n_input: int, n_clusters: int, n_latent: int = 10, alpha: float = 1.1, beta: float = 100.0,
                  lam: float = 0.1, hidden=(500, 500, 2000)):
@@ -125,7 +141,7 @@ class AECM(nn.Module):
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
-        return self.cm.predict(encode(self.ae.encoder, x, batch_size))
+        return batched(lambda xb: self.cm(self.ae.encoder(xb)).argmax(1), x, batch_size)
 
 
 def _student_t(z, mu, dof: float = 1.0):
@@ -134,7 +150,17 @@ def _student_t(z, mu, dof: float = 1.0):
     return q / q.sum(1, keepdim=True)
 
 
-class DEC(nn.Module):
+class RefreshTarget(Hook):
+    """DEC/IDEC: recompute the target distribution on all of ``x`` before every epoch."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def epoch_start(self, model, epoch):
+        refresh_target(model, self.x)
+
+
+class DEC(ClusteringModel):
     """DEC: the encoder of a pretrained autoencoder plus centroids, trained by ``KL(P || Q)``."""
 
     def __init__(self, ae: Autoencoder, centroids):
@@ -151,9 +177,12 @@ class DEC(nn.Module):
         p = self.target[index]
         return (p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum(1).mean()
 
+    def hooks(self, x, epochs):
+        return [RefreshTarget(x)]
+
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
-        return torch.cat([self.soft_assign(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return batched(lambda xb: self.soft_assign(xb).argmax(1), x, batch_size)
 
 
 class IDEC(DEC):
@@ -174,13 +203,20 @@ class IDEC(DEC):
 @torch.no_grad()
 def refresh_target(model: DEC, x, batch_size: int = 10000) -> torch.Tensor:
     """Set DEC's target ``p_ik = (q_ik^2 / f_k) / sum_l (q_il^2 / f_l)``, ``f_k = sum_i q_ik``; return the labels."""
-    q = torch.cat([model.soft_assign(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    q = batched(model.soft_assign, x, batch_size)
     weight = q**2 / q.sum(0)
     model.target = weight / weight.sum(1, keepdim=True)
     return q.argmax(1)
 
 
-class DCN(nn.Module):
+class UpdateCentroids(Hook):
+    """DCN: after every step, re-assign the batch and move the centroids (:meth:`DCN.update_centroids`)."""
+
+    def step_end(self, model, step):
+        model.update_centroids()
+
+
+class DCN(ClusteringModel):
     """DCN: summed squared reconstruction error + ``lam * ||z_i - mu_{s_i}||^2``, hard assignments, running-mean centroids.
 
     ``assignments`` (one per data point, e.g. the k-means labels the centroids come from) are the
@@ -220,20 +256,33 @@ class DCN(nn.Module):
         s = torch.cdist(z, self.mu).argmin(1)
         self.assignments[index] = s
         added = torch.zeros_like(self.mu).index_add_(0, s, z)
-        m = torch.bincount(s, minlength=len(self.mu)).to(self.counts.dtype)
+        m = torch.zeros_like(self.counts).index_add_(0, s, torch.ones_like(s, dtype=self.counts.dtype))  # no host sync
         self.mu.copy_((self.counts[:, None] * self.mu + added) / (self.counts + m)[:, None])
         self.counts += m
+
+    def hooks(self, x, epochs):
+        return [UpdateCentroids()]
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
         return torch.cdist(encode(self.ae.encoder, x, batch_size), self.mu).argmin(1)
 
 
-class DKM(nn.Module):
+class Anneal(Hook):
+    """DKM: multiply the inverse temperature by ``factor`` after every epoch."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def epoch_end(self, model, epoch):
+        model.inverse_temperature *= self.factor
+
+
+class DKM(ClusteringModel):
     """DKM: summed squared reconstruction error + ``lam * sum_k softmax(-a d)_k d_k``, ``d_k = ||z - mu_k||^2``.
 
     ``a`` is ``inverse_temperature`` (constant 1000 by default, the authors' setting after pretraining);
-    :func:`train_clustering` multiplies it by ``anneal ** (1 / epochs)`` after every epoch.
+    its hook multiplies it by ``anneal ** (1 / epochs)`` after every epoch (:class:`Anneal`).
     """
 
     def __init__(self, ae: Autoencoder, centroids, lam: float = 1.0, inverse_temperature: float = 1000.0,
@@ -254,35 +303,25 @@ class DKM(nn.Module):
         terms = self.loss_terms(x)
         return terms["reconstruction"] + self.lam * terms["kmeans"]
 
+    def hooks(self, x, epochs):
+        return [Anneal(self.anneal ** (1 / max(epochs, 1)))]
+
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
         return torch.cdist(encode(self.ae.encoder, x, batch_size), self.mu).argmin(1)
 
 
-def train_clustering(model: nn.Module, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
-                     optimizer: torch.optim.Optimizer | None = None, progress: bool = True,
+def train_clustering(model: ClusteringModel, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
+                     optimizer: torch.optim.Optimizer | None = None, max_steps: int | None = None, progress: bool = True,
                      on_epoch_end=None) -> list[float]:
-    """Train any model of this module with :func:`clustutils.train.fit` (Adam ``lr`` unless ``optimizer``).
+    """Train a model of this module on ``x`` with the engine :func:`clustutils.train.fit`; the loss per epoch.
 
-    DEC/IDEC get their target refreshed before every epoch; DCN its assignments and centroids after
-    every step; DKM's inverse temperature is multiplied by ``anneal ** (1 / epochs)`` after every epoch.
+    The optimiser is Adam with ``lr`` and the model's ``adam_eps`` unless ``optimizer`` is given; the
+    model's own hooks run inside training (DEC/IDEC: target refresh before every epoch; DCN: assignments
+    and centroids after every step; DKM: annealing after every epoch).
     """
-    from .train import fit
-
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, eps=1e-3 if isinstance(model, AECM) else 1e-8)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, eps=model.adam_eps)
     index = torch.arange(len(x), device=x.device)
-    history = []
-    bar_desc = type(model).__name__
-    for epoch in range(epochs):
-        if isinstance(model, DEC):
-            refresh_target(model, x)
-        step_end = model.update_centroids if isinstance(model, DCN) else None
-        history += fit(model, lambda m, xb, ib: m.loss(xb, ib), (x, index), epochs=1, batch_size=batch_size,
-                       optimizer=optimizer, seed=seed + epoch, progress=False, on_step_end=step_end, desc=bar_desc)
-        if isinstance(model, DKM):
-            model.inverse_temperature *= model.anneal ** (1 / max(epochs, 1))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history[-1])
-        if progress and (epoch + 1) % max(1, epochs // 5) == 0:
-            print(f"{bar_desc} epoch {epoch + 1}/{epochs}: loss {history[-1]:.4g}")
-    return history
+    return fit(model, lambda m, xb, ib: m.loss(xb, ib), (x, index), epochs=epochs, max_steps=max_steps,
+               batch_size=batch_size, optimizer=optimizer, seed=seed, hooks=model.hooks(x, epochs),
+               on_epoch_end=on_epoch_end, progress=progress, desc=type(model).__name__)

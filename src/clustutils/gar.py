@@ -26,7 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+
+from .train import batch_slices, batched
+from .train import fit as engine_fit
 
 __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
@@ -315,7 +317,7 @@ class GarConfig:
 
     def steps_per_epoch(self, n_examples: int) -> int:
         """Adam steps in one epoch over ``n_examples`` examples (all their transformed copies)."""
-        return -(-self.n_parents * n_examples // self.batch_size)
+        return len(batch_slices(self.n_parents * n_examples, self.batch_size))
 
     def total_steps(self, n_examples: int) -> int:
         """Steps :func:`train_gar` takes: ``max_steps`` if set, else ``epochs`` full epochs."""
@@ -333,47 +335,29 @@ def gar_loss(model: GarCNN, x: torch.Tensor, t: torch.Tensor, config: GarConfig)
 def train_gar(model: GarCNN, x: torch.Tensor, config: GarConfig, seed: int = 0,
               on_step: Callable[[GarCNN, int], None] | None = None, progress: bool = True,
               desc: str = "GAR training") -> list[float]:
-    """Algorithm 1 with the authors' epochs: each (example, transformation) pair once per epoch.
+    """Algorithm 1 with the authors' epochs, on the training engine :func:`clustutils.train.fit`.
 
-    Each epoch shuffles the ``n_parents * m`` pairs; a batch takes its examples from ``x`` (which
-    stays on the model's device) and transforms them with :func:`transform_batch`, the pseudo label
-    being the transformation's index.  ``on_step(model, step)`` is called with step 0 before training
-    and after every Adam step, e.g. to measure a learning curve (it may switch the model to eval
-    mode; training mode is restored after it).  Returns the mean loss of each (possibly partial) epoch.
+    The engine shuffles the ``n_parents * m`` (example, transformation) pairs each epoch; a batch
+    takes its examples from ``x`` (which stays on the model's device) and transforms them with
+    :func:`transform_batch`, the pseudo label being the transformation's index.  ``on_step(model,
+    step)`` is the engine's callback: step 0 before training, then after every Adam step.  Returns
+    the mean loss of each (possibly partial) epoch.
     """
     if len(config.transforms) < config.n_parents:
         raise ValueError(f"{config.n_parents} pseudo parents need as many transformations, got {len(config.transforms)}")
     transforms = config.transforms[: config.n_parents]
-    generator = torch.Generator().manual_seed(seed)
+    m = len(x)
+    per_epoch = config.steps_per_epoch(m)
+    total_steps = config.total_steps(m)
+
+    def loss_fn(net, pairs):
+        t = pairs // m
+        return gar_loss(net, transform_batch(x[pairs % m], t, transforms), t, config)
+
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    m, n_pairs = len(x), config.n_parents * len(x)
-    total_steps, step, history = config.total_steps(m), 0, []
-    if on_step is not None:
-        on_step(model, 0)
-    with tqdm(total=total_steps, desc=desc, leave=False, disable=not progress, mininterval=2.0) as bar:
-        while step < total_steps:
-            model.train()
-            order = torch.randperm(n_pairs, generator=generator).to(x.device)
-            running, seen = torch.zeros((), device=x.device), 0
-            for start in range(0, n_pairs, config.batch_size):
-                if step == total_steps:
-                    break
-                pairs = order[start:start + config.batch_size]
-                t = pairs // m
-                loss = gar_loss(model, transform_batch(x[pairs % m], t, transforms), t, config)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                running += loss.detach() * len(pairs)
-                seen += len(pairs)
-                step += 1
-                bar.update(1)
-                if on_step is not None:
-                    on_step(model, step)
-                    model.train()
-            history.append(float(running) / seen)
-    model.eval()
-    return history
+    return engine_fit(model, loss_fn, (torch.arange(config.n_parents * m, device=x.device),), epochs=-(-total_steps // per_epoch),
+               max_steps=total_steps, batch_size=config.batch_size, optimizer=optimizer, seed=seed, callback=on_step,
+               desc=desc, progress=progress)
 
 
 def fit(x: torch.Tensor, config: GarConfig, seed: int = 0, on_step: Callable[[GarCNN, int], None] | None = None,
@@ -388,14 +372,10 @@ def fit(x: torch.Tensor, config: GarConfig, seed: int = 0, on_step: Callable[[Ga
 
 @torch.no_grad()
 def embed(model: GarCNN, x: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """``(F, Z)`` of untransformed images (model in eval mode), as NumPy arrays."""
+    """``(F, Z)`` of untransformed images (model in eval mode), as NumPy arrays for scikit-learn."""
     model.eval()
-    fs, zs = [], []
-    for start in range(0, len(x), batch_size):
-        f, z = model(x[start:start + batch_size])
-        fs.append(f.cpu())
-        zs.append(z.cpu())
-    return torch.cat(fs).numpy(), torch.cat(zs).numpy()
+    f, z = batched(model, x, batch_size)
+    return f.cpu().numpy(), z.cpu().numpy()
 
 
 def evaluate(features: np.ndarray, labels: np.ndarray, k: int = 10, n_init: int = 10, seed: int = 0) -> dict:

@@ -13,7 +13,7 @@ Models (all take ``(N, 3, 50, 50)`` patches in [0, 1] and reconstruct that size)
 ``width`` (and ``fc_width``) scale the hidden layers so that a CPU run stays small; the
 latent sizes stay the paper's.  Scoring follows the authors' code: k-means (k = 2) is fit on
 the training latents, clusters are mapped to labels on the training fold
-(:func:`proportion_mapping`: the cluster with the larger fraction of positives is positive),
+(:func:`clustutils.metrics.proportion_mapping`: the cluster with the larger fraction of positives is positive),
 and the test fold is scored with accuracy and F1.  :func:`cv_folds` makes patch-level
 (``KFold``) or group-level (``GroupKFold``, e.g. patient) folds.
 """
@@ -25,19 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import f1_score, normalized_mutual_info_score
+from sklearn.cluster import MiniBatchKMeans
 from sklearn.model_selection import GroupKFold, KFold
 from torch import nn
 
 from . import metrics
-from .train import fit
+from .kmeans import kmeans, nearest_centre
+from .train import batched, fit
 
 __all__ = [
     "PATCH", "FCAutoencoder", "ConvAutoencoder", "ConvAutoencoderNoPool", "AlexNetAutoencoder", "ResNetAutoencoder",
     "densenet_classifier", "summed_squared_error", "conv_adjoint_gap", "minibatch_kmeans", "proportion_mapping",
-    "hungarian_label_mapping", "apply_mapping", "binary_scores", "cv_folds", "sample_groups", "Fold", "train_autoencoder", "encode",
+    "cv_folds", "sample_groups", "Fold", "train_autoencoder", "encode",
     "cluster_and_score", "train_classifier", "predict",
 ]
 
@@ -266,47 +265,6 @@ def minibatch_kmeans(x: np.ndarray, k: int, batch_size: int, n_steps: int, seed:
 
 
 # --------------------------------------------------------------------------
-# Cluster-to-label mappings and scores
-
-
-def proportion_mapping(y_true, clusters, positive: int = 1) -> dict:
-    """The authors' mapping for two clusters: the cluster with the larger *fraction* of positives is positive.
-
-    Returns ``{cluster: label}``; ties go to the lower cluster id (as in the authors' code).
-    Unlike Hungarian matching (which compares counts), a small, pure cluster wins over a
-    large, mixed one.
-    """
-    y_true, clusters = np.asarray(y_true), np.asarray(clusters)
-    ids = np.unique(clusters)
-    if len(ids) > 2:
-        raise ValueError(f"proportion mapping is defined for at most 2 clusters, got {len(ids)}")
-    negative = [lab for lab in np.unique(y_true) if lab != positive]
-    negative = negative[0] if negative else 1 - positive
-    fractions = [np.mean(y_true[clusters == c] == positive) for c in ids]
-    best = int(np.argmax(fractions))
-    return {c.item(): (positive if i == best else negative) for i, c in enumerate(ids)}
-
-
-def hungarian_label_mapping(y_true, clusters) -> dict:
-    """One-to-one cluster -> label map that maximises the number of correct points (counts, not fractions)."""
-    counts, ids, classes = metrics.contingency(y_true, clusters)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
-    return {ids[r].item(): classes[c].item() for r, c in zip(rows, cols)}
-
-
-def apply_mapping(mapping: dict, clusters, default: int = 0) -> np.ndarray:
-    """Labels predicted by mapping each cluster id; clusters absent from ``mapping`` get ``default``."""
-    return np.array([mapping.get(c, default) for c in np.asarray(clusters).tolist()], dtype=np.int64)
-
-
-def binary_scores(y_true, y_pred, positive: int = 1) -> dict:
-    """Accuracy (Eq. 14 with the mapping already applied) and F1 of the positive class (Eq. 15)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return {"acc": float(np.mean(y_true == y_pred)),
-            "f1": float(f1_score(y_true == positive, y_pred == positive, zero_division=0.0))}
-
-
-# --------------------------------------------------------------------------
 # Cross-validation
 
 
@@ -375,17 +333,17 @@ def train_autoencoder(model: nn.Module, x_train: torch.Tensor, x_val: torch.Tens
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=0.1)
 
     def val_loss(m):
-        return sum(float(summed_squared_error(m, x_val[i : i + 500])) for i in range(0, len(x_val), 500))
+        return float(batched(lambda xb: summed_squared_error(m, xb)[None], x_val, 500).sum())
 
     return fit(model, summed_squared_error, (x_train,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                scheduler=scheduler, select_best=val_loss, seed=seed, desc=desc, progress=progress)
 
 
 @torch.no_grad()
-def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """Latent rows of ``x`` (eval mode), as a float64 NumPy array."""
+def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Latent rows of ``x`` (eval mode), a float32 tensor on the model's device."""
     model.eval()
-    return torch.cat([model.encode(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)]).double().numpy()
+    return batched(model.encode, x, batch_size)
 
 
 def cluster_and_score(z_train, y_train, z_test, y_test, n_init: int = 50, seed: int = 0,
@@ -398,17 +356,18 @@ def cluster_and_score(z_train, y_train, z_test, y_test, n_init: int = 50, seed: 
     ``batch_size``: use scikit-learn's MiniBatchKMeans with that batch (the paper's text: 1,000)
     instead of KMeans (the authors' code); for raw pixels of the whole IDC set.
     """
-    z_train, z_test = np.asarray(z_train), np.asarray(z_test)
+    z_train, z_test = (z.cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z) for z in (z_train, z_test))
     if batch_size is None:
-        km = KMeans(2, n_init=n_init, max_iter=1000, random_state=seed).fit(z_train)
+        result = kmeans(z_train, 2, n_init=n_init, seed=seed, max_iter=1000, progress=False)
+        c_train, c_test = result.labels, nearest_centre(z_test, result.centers)
     else:
         km = MiniBatchKMeans(2, batch_size=batch_size, n_init=n_init, random_state=seed).fit(z_train)
-    c_train, c_test = km.labels_, km.predict(z_test)
-    paper = binary_scores(y_test, apply_mapping(proportion_mapping(y_train, c_train), c_test))
-    hung = binary_scores(y_test, apply_mapping(hungarian_label_mapping(y_train, c_train), c_test))
+        c_train, c_test = km.labels_, km.predict(z_test)
+    paper = metrics.binary_scores(y_test, metrics.apply_mapping(metrics.proportion_mapping(y_train, c_train), c_test))
+    hung = metrics.binary_scores(y_test, metrics.apply_mapping(metrics.hungarian_mapping(y_train, c_train), c_test))
     return {**paper, "acc_hungarian_map": hung["acc"], "f1_hungarian_map": hung["f1"],
             "cluster_acc": metrics.cluster_acc(y_test, c_test),
-            "nmi": float(normalized_mutual_info_score(y_test, c_test))}
+            "nmi": metrics.nmi(y_test, c_test)}
 
 
 def train_classifier(model: nn.Module, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int,
@@ -417,14 +376,14 @@ def train_classifier(model: nn.Module, x_train, y_train, x_val, y_val, *, epochs
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def val_error(m):
-        return float(np.mean(predict(m, x_val) != y_val.cpu().numpy()))
+        return float((predict(m, x_val) != y_val).float().mean())
 
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x_train, y_train), epochs=epochs,
                batch_size=batch_size, optimizer=optimizer, select_best=val_error, seed=seed, desc=desc, progress=progress)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
-    """Arg-max class of every row of ``x`` (eval mode)."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Arg-max class of every row of ``x`` (eval mode), on the model's device."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]).argmax(1).cpu() for i in range(0, len(x), batch_size)]).numpy()
+    return batched(lambda xb: model(xb).argmax(1), x, batch_size)

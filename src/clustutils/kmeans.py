@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
-__all__ = ["KMeansResult", "kmeans"]
+__all__ = ["KMeansResult", "kmeans", "nearest_centre"]
 
 RESTARTS_PER_CALL = 10  # restarts per scikit-learn call: few calls (fast), a progress bar that moves
 
@@ -65,3 +65,10 @@ def kmeans(x, k: int, n_init: int = 10, seed: int = 0, max_iter: int = 300, tol:
             bar.update(size)
     model, best_seed = best
     return KMeansResult(model.labels_.astype(np.int64), model.cluster_centers_, float(model.inertia_), best_seed, n_init)
+
+
+def nearest_centre(x, centers) -> np.ndarray:
+    """Index of the nearest of ``centers`` for every row of ``x`` (k-means' assignment of new points)."""
+    data, centers = _as_array(x), np.asarray(centers, dtype=np.float64)
+    distances = (data**2).sum(1)[:, None] - 2 * data @ centers.T + (centers**2).sum(1)
+    return distances.argmin(1).astype(np.int64)

@@ -4,6 +4,7 @@ Cluster-to-class matchings: :func:`cluster_acc` uses the Hungarian algorithm
 (one cluster per class, as most clustering papers), :func:`majority_acc`
 maps every cluster to its most frequent class (what some authors' code
 computes; it can only be higher, and it rewards many small clusters).
+Labels may be lists, NumPy arrays or torch tensors (on any device).
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ __all__ = [
     "nmi",
     "ari",
     "f1",
+    "proportion_mapping",
+    "apply_mapping",
+    "binary_scores",
     "pixel_accuracy",
     "iou",
     "dice",
 ]
 
 
+def _numpy(x) -> np.ndarray:
+    """NumPy view of labels given as a list, an array or a torch tensor on any device."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
 def _as_labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
-    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    y_true, y_pred = _numpy(y_true).ravel(), _numpy(y_pred).ravel()
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} labels, y_pred {y_pred.size}.")
     if y_true.size == 0:
@@ -104,6 +113,37 @@ def f1(y_true, y_pred, positive=1, mapping: str = "hungarian") -> float:
     elif mapping != "none":
         raise ValueError(f"mapping must be 'hungarian', 'majority' or 'none', not {mapping!r}")
     return float(skm.f1_score(y_true == positive, y_pred == positive, zero_division=0.0))
+
+
+def proportion_mapping(y_true, clusters, positive: int = 1) -> dict:
+    """The authors' mapping for two clusters: the cluster with the larger *fraction* of positives is positive.
+
+    Returns ``{cluster: label}``; ties go to the lower cluster id (as in the authors' code).
+    Unlike :func:`hungarian_mapping` (which compares counts), a small, pure cluster wins over a
+    large, mixed one.  The histopathology authors' rule (chapter 5).
+    """
+    y_true, clusters = _as_labels(y_true, clusters)
+    ids = np.unique(clusters)
+    if len(ids) > 2:
+        raise ValueError(f"proportion mapping is defined for at most 2 clusters, got {len(ids)}")
+    negative = [lab for lab in np.unique(y_true) if lab != positive]
+    negative = negative[0] if negative else 1 - positive
+    fractions = [np.mean(y_true[clusters == c] == positive) for c in ids]
+    best = int(np.argmax(fractions))
+    return {c.item(): (positive if i == best else negative) for i, c in enumerate(ids)}
+
+
+def apply_mapping(mapping: dict, clusters, default: int = 0) -> np.ndarray:
+    """Labels predicted by mapping each cluster id; clusters absent from ``mapping`` (or mapped to ``None``) get ``default``."""
+    labels = [mapping.get(c) for c in _numpy(clusters).ravel().tolist()]
+    return np.array([default if label is None else label for label in labels], dtype=np.int64)
+
+
+def binary_scores(y_true, y_pred, positive: int = 1) -> dict:
+    """Accuracy (Eq. 14 with the mapping already applied) and F1 of the positive class (Eq. 15)."""
+    y_true, y_pred = _as_labels(y_true, y_pred)
+    return {"acc": float(np.mean(y_true == y_pred)),
+            "f1": float(skm.f1_score(y_true == positive, y_pred == positive, zero_division=0.0))}
 
 
 def _mask_pair(pred, target, ignore):

@@ -17,6 +17,7 @@ from .train import device_name, get_device, seed_everything
 __all__ = ["Run", "start"]
 
 ENV_PROFILE = "CLUSTUTILS_PROFILE"
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed
 
 
 @dataclass
@@ -31,9 +32,32 @@ class Run:
     figures: FigureSaver = field(repr=False)
     commit: str = field(default_factory=results.git_commit)  # the code the kernel imported at the start
 
-    def pick(self, *, smoke, cpu, full):
-        """The value for this run's profile, e.g. ``run.pick(smoke=2, cpu=20, full=400)`` epochs."""
-        return {"smoke": smoke, "cpu": cpu, "full": full}[self.profile]
+    def pick(self, *, smoke, cpu, full, gpu=None):
+        """Deprecated, kept only until chapters 1-3 move to settings as data (:meth:`settings`).
+
+        The value for this run's profile; ``gpu`` defaults to the ``cpu`` value.
+        """
+        return {"smoke": smoke, "cpu": cpu, "gpu": cpu if gpu is None else gpu, "full": full}[self.profile]
+
+    def settings(self, budget):
+        """This run's settings from a chapter's :class:`~clustutils.settings.Budget`; shows its deviations table."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(budget.deviations_markdown(self.profile)))
+        return budget.settings(self.profile)
+
+    def glue(self, name: str, value):
+        """Store ``value`` under ``name`` for the prose (myst-nb glue, not displayed); returns the value.
+
+        The text cites it as ``{glue:text}`name:.1%``` (any format spec), so a rerun updates the prose.
+        Numbers are stored as plain Python numbers (``.item()`` of NumPy and torch scalars).
+        """
+        from IPython.display import display
+
+        value = value.item() if hasattr(value, "item") else value
+        display({GLUE_PREFIX + "text/plain": repr(value)}, raw=True,
+                metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+        return value
 
     def record(self, experiment: str, dataset: str, metric: str, value: float, **kwargs) -> dict:
         """Record a result with this run's provenance (see :func:`clustutils.results.record`)."""

@@ -1,4 +1,4 @@
-"""Devices, seeds, a minimal training loop and a cache of trained weights."""
+"""Devices, seeds, the training engine (:func:`fit` with its hooks), batched inference and a cache of trained weights."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-__all__ = ["get_device", "device_name", "seed_everything", "fit", "error_rate", "cache_dir", "config_key", "fit_cached"]
+__all__ = ["get_device", "device_name", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
 
 ENV_DEVICE = "CLUSTUTILS_DEVICE"
 ENV_CACHE = "CLUSTUTILS_CACHE"
@@ -50,6 +50,73 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """The minibatches of one epoch over ``n`` shuffled rows: ``batch_size`` each, the last one partial.
+
+    A last batch of a single row is folded into the one before it (which then has ``batch_size + 1``
+    rows), so that batch-norm layers, which cannot normalise one sample in training mode, never get one.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, starts[1:] + [n])]
+
+
+class Hook:
+    """Work that :func:`fit` runs inside training; a subclass overrides what it needs.
+
+    ``epoch_start(model, epoch)`` runs before an epoch's first step (e.g. DEC's target refresh),
+    ``step_end(model, step)`` after every optimiser step (e.g. DCN's centroid update),
+    ``epoch_end(model, epoch)`` after an epoch's last step (e.g. DKM's annealing) and
+    ``train_end(model)`` once, when training stops.  A model of this package hands its own hooks
+    to :func:`fit` through its ``hooks(x, epochs)`` method.
+    """
+
+    def epoch_start(self, model: torch.nn.Module, epoch: int) -> None:
+        pass
+
+    def step_end(self, model: torch.nn.Module, step: int) -> None:
+        pass
+
+    def epoch_end(self, model: torch.nn.Module, epoch: int) -> None:
+        pass
+
+    def train_end(self, model: torch.nn.Module) -> None:
+        pass
+
+
+class WeightAverage(Hook):
+    """At the end of training, set the weights to their mean over every step from epoch ``start_epoch`` on.
+
+    The mean is a running mean updated in place after each step: no copy of the weights is kept per step.
+    """
+
+    def __init__(self, start_epoch: int):
+        self.start_epoch, self.epoch, self.mean, self.count = start_epoch, -1, None, 0
+
+    def epoch_start(self, model, epoch):
+        self.epoch = epoch
+
+    @torch.no_grad()
+    def step_end(self, model, step):
+        if self.epoch < self.start_epoch:
+            return
+        params = [p.detach() for p in model.parameters()]
+        self.count += 1
+        if self.mean is None:
+            self.mean = [p.clone() for p in params]
+        else:
+            torch._foreach_lerp_(self.mean, params, 1.0 / self.count)
+
+    @torch.no_grad()
+    def train_end(self, model):
+        if self.mean is not None:
+            for p, m in zip(model.parameters(), self.mean):
+                p.copy_(m)
+
+
 def fit(
     model: torch.nn.Module,
     loss_fn: Callable[..., torch.Tensor],
@@ -59,58 +126,87 @@ def fit(
     batch_size: int,
     optimizer: torch.optim.Optimizer,
     seed: int = 0,
+    max_steps: int | None = None,
     scheduler=None,
+    hooks: Sequence[Hook] = (),
+    callback: Callable[[torch.nn.Module, int], None] | None = None,
     on_epoch_end: Callable[[int, float], None] | None = None,
-    on_step_end: Callable[[], None] | None = None,
     select_best: Callable[[torch.nn.Module], float] | None = None,
     desc: str = "training",
     progress: bool = True,
 ) -> list[float]:
-    """Train ``model`` on tensors that already sit on its device; return the mean loss per epoch.
+    """The training engine: train ``model`` on tensors that sit on its device; return the mean loss per epoch.
 
-    Each step calls ``loss_fn(model, *batch)`` on a shuffled minibatch, slicing the
-    tensors by index (no DataLoader, no per-sample Python work).  ``on_epoch_end``
-    receives ``(epoch, mean_loss)``, e.g. to evaluate or log; ``on_step_end`` is called
-    after every optimiser step (e.g. to average weights).  With ``select_best``
-    (a score to minimise, e.g. the validation error, computed after every epoch) the
-    model ends with the weights of its best epoch (early stopping without stopping).
-    ``progress=False`` hides the progress bar (for many short runs).
+    Each step calls ``loss_fn(model, *batch)`` on a minibatch of rows, shuffled anew every epoch by a
+    generator seeded with ``seed`` and sliced by :func:`batch_slices` (no DataLoader, no per-sample
+    Python work).  Training runs ``epochs`` epochs, or stops after ``max_steps`` optimiser steps if
+    that comes first (the last epoch is then partial and its loss is the mean over the rows it saw).
+
+    - ``hooks``: :class:`Hook` objects for once-per-epoch and per-step work;
+    - ``callback(model, step)``: called with step 0 before training and after every step, e.g. to
+      measure a learning curve (it may switch the model to eval mode; training mode is restored);
+    - ``on_epoch_end(epoch, mean_loss)``: after every epoch, e.g. to log;
+    - ``select_best``: a score to minimise (e.g. the validation error) computed after every epoch;
+      the model ends with the weights of its best epoch (early stopping without stopping);
+    - ``scheduler``: stepped once per epoch.
+
+    ``progress=False`` hides the progress bar (one bar over the steps).
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if epochs < 0 or batch_size < 1 or (max_steps is not None and max_steps < 0):
+        raise ValueError(f"epochs and max_steps must be >= 0 and batch_size >= 1, got {epochs}, {max_steps}, {batch_size}")
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
         raise ValueError("all tensors must have the same length")
+    slices = batch_slices(n, batch_size)
+    total = epochs * len(slices) if max_steps is None else min(max_steps, epochs * len(slices))
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    history = []
+    history, step = [], 0
     best_score, best_state = float("inf"), None
-    bar = tqdm(range(epochs), desc=desc, leave=False, disable=not progress, mininterval=2.0)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(n, generator=generator).to(tensors[0].device)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            loss = loss_fn(model, *(t[index] for t in tensors))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if on_step_end is not None:
-                on_step_end()
-            total += loss.detach() * len(index)
-        if scheduler is not None:
-            scheduler.step()
-        history.append(float(total) / n)
-        bar.set_postfix(loss=f"{history[-1]:.4g}")
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history[-1])
-        if select_best is not None:
-            model.eval()
-            with torch.no_grad():
-                score = float(select_best(model))
-            if score < best_score:
-                best_score = score
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if callback is not None:
+        callback(model, 0)
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress, mininterval=2.0) as bar:
+        for epoch in range(epochs):
+            if step == total:
+                break
+            model.train()
+            for hook in hooks:
+                hook.epoch_start(model, epoch)
+            order = torch.randperm(n, generator=generator).to(tensors[0].device)
+            running, seen = torch.zeros((), device=tensors[0].device), 0
+            for batch in slices:
+                if step == total:
+                    break
+                index = order[batch]
+                loss = loss_fn(model, *(t[index] for t in tensors))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                running += loss.detach() * len(index)
+                seen += len(index)
+                for hook in hooks:
+                    hook.step_end(model, step)
+                if callback is not None:
+                    callback(model, step)
+                    model.train()
+                bar.update(1)
+            for hook in hooks:
+                hook.epoch_end(model, epoch)
+            if scheduler is not None:
+                scheduler.step()
+            history.append(float(running) / seen)
+            bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history[-1])
+            if select_best is not None:
+                model.eval()
+                with torch.no_grad():
+                    score = float(select_best(model))
+                if score < best_score:
+                    best_score = score
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for hook in hooks:
+        hook.train_end(model)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -118,11 +214,24 @@ def fit(
 
 
 @torch.no_grad()
+def batched(fn: Callable[[torch.Tensor], torch.Tensor | tuple], x: torch.Tensor, batch_size: int = 10000):
+    """``fn(x)`` computed on chunks of ``batch_size`` rows without gradients, the outputs concatenated.
+
+    The one inference helper of the package (encode, predict, embed over a whole data set).  ``fn``
+    may return a tensor or a tuple of tensors; the result has the same shape.  Outputs stay torch
+    tensors on ``fn``'s device: convert with ``.cpu().numpy()`` only at a NumPy/scikit-learn boundary.
+    """
+    chunks = [fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    if chunks and isinstance(chunks[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*chunks))
+    return torch.cat(chunks) if chunks else fn(x)
+
+
+@torch.no_grad()
 def error_rate(model: torch.nn.Module, x, y, batch_size: int = 5000) -> float:
     """Fraction of rows of ``x`` whose argmax logit differs from ``y``."""
     model.eval()
-    wrong = sum(int((model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]).sum()) for i in range(0, len(x), batch_size))
-    return wrong / len(x)
+    return int((batched(lambda xb: model(xb).argmax(1), x, batch_size) != y).sum()) / len(x)
 
 
 def cache_dir() -> Path:
