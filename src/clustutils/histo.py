@@ -20,7 +20,7 @@ and the test fold is scored with accuracy and F1.  :func:`cv_folds` makes patch-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -31,13 +31,14 @@ from torch import nn
 
 from . import metrics
 from .kmeans import kmeans, nearest_centre
+from .settings import Budget
 from .train import batched, fit
 
 __all__ = [
     "PATCH", "FCAutoencoder", "ConvAutoencoder", "ConvAutoencoderNoPool", "AlexNetAutoencoder", "ResNetAutoencoder",
     "densenet_classifier", "summed_squared_error", "conv_adjoint_gap", "minibatch_kmeans", "proportion_mapping",
     "cv_folds", "sample_groups", "Fold", "train_autoencoder", "encode",
-    "cluster_and_score", "train_classifier", "predict",
+    "cluster_and_score", "train_classifier", "predict", "Settings", "BUDGET",
 ]
 
 PATCH = 50  # side of an IDC patch in pixels
@@ -387,3 +388,60 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     """Arg-max class of every row of ``x`` (eval mode), on the model's device."""
     model.eval()
     return batched(lambda xb: model(xb).argmax(1), x, batch_size)
+
+
+# --------------------------------------------------------------------------
+# Chapter 5's settings: the paper's values, each profile as stated changes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Chapter 5's budget; the defaults are the paper's (its appendix and the authors' code): the ``full`` profile."""
+
+    max_patches: int | None = None  # None: every patch
+    n_folds: int = 5
+    folds_run: int = 5
+    ae_epochs: int = 70
+    densenet_epochs: int = 30
+    batch_size: dict = field(default_factory=lambda: {"alexnet": 300, "resnet": 160, "other": 1000})
+    kmeans_restarts: int = 50
+    fc_widths: tuple = (2000, 1000, 500)
+    conv_width: float = 1.0
+    alexnet: dict = field(default_factory=lambda: {"input_size": 250, "fc_width": 4096, "width": 1.0})
+    resnet: dict = field(default_factory=lambda: {"input_size": 250, "width": 1.0})
+    densenet: dict = field(default_factory=lambda: {"growth_rate": 32, "block_config": (6, 12, 24, 16, 16),
+                                                    "num_init_features": 64})
+    densenet_lr: float = 1e-4
+    tsne_points: int = 5000
+
+
+_CPU = {
+    "max_patches": (2400, "about 20 minutes on 2 cores: 150 images (IDC: patients) of 16 patches"),
+    "folds_run": (2, "time: 2 of the 5 folds"),
+    "ae_epochs": (4, "time"),
+    "densenet_epochs": (4, "time"),
+    "batch_size": ({"alexnet": 64, "resnet": 64, "other": 64}, "about 1,450 training patches: batches of 1,000 would be 2 steps an epoch"),
+    "kmeans_restarts": (10, "time"),
+    "fc_widths": ((500, 250, 125), "time: hidden layers narrowed, latent size kept"),
+    "conv_width": (0.125, "time: 1/8 of the channels, latent size kept"),
+    "alexnet": ({"input_size": 64, "fc_width": 512, "width": 0.25}, "time: AlexNet needs at least 63 pixels; narrowed"),
+    "resnet": ({"input_size": 32, "width": 0.25}, "time: narrowed, smaller input"),
+    "densenet": ({"growth_rate": 12, "block_config": (2, 2, 2, 2, 2), "num_init_features": 24}, "time: a small DenseNet"),
+    "densenet_lr": (1e-3, "4 epochs instead of 30; fixed before any run"),
+    "tsne_points": (600, "time: t-SNE on 600 points"),
+}
+_SMOKE = {
+    **_CPU,
+    "max_patches": (400, "CI: under 2 minutes a notebook"), "folds_run": (1, "CI"), "ae_epochs": (1, "CI"),
+    "densenet_epochs": (1, "CI"), "kmeans_restarts": (2, "CI"), "fc_widths": ((64, 32, 16), "CI"),
+    "conv_width": (0.05, "CI"), "alexnet": ({"input_size": 64, "fc_width": 64, "width": 0.1}, "CI"),
+    "resnet": ({"input_size": 32, "width": 0.1}, "CI"),
+    "densenet": ({"growth_rate": 4, "block_config": (1, 1, 1, 1, 1), "num_init_features": 8}, "CI"),
+    "tsne_points": (200, "CI"),
+}
+#: Chapter 5's profiles.  ``gpu`` is ``cpu``'s budget until it is sized from GPU step times.
+BUDGET = Budget(Settings(), {
+    "smoke": _SMOKE,
+    "cpu": _CPU,
+    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+})
