@@ -114,7 +114,7 @@ def test_pixel_permutation_family_is_reproducible_and_bijective():
         gar.transform_family("colour")
 
 
-def test_an_epoch_visits_every_example_under_every_transformation_once(monkeypatch):
+def test_an_epoch_is_m_over_b_steps_each_example_once_under_a_random_transformation(monkeypatch):
     m, n_parents = 24, 4
     x = torch.zeros(m, 1, 8, 8)
     x[:, 0, 0, 0] = torch.arange(m, dtype=torch.float32)  # each example carries its index
@@ -126,7 +126,8 @@ def test_an_epoch_visits_every_example_under_every_transformation_once(monkeypat
         return real(batch, t, transforms)
 
     monkeypatch.setattr(gar, "transform_batch", spy)
-    config = gar.GarConfig(n_parents=n_parents, k_s=2, epochs=2, batch_size=10, widths=(2, 2), d_f=4)
+    config = gar.GarConfig(n_parents=n_parents, k_s=2, epochs=40, batch_size=10, widths=(2, 2), d_f=4)
+    assert config.steps_per_epoch(m) == 3  # m / b rounded up: batches of 10, 10 and 4
     steps = []
     model = gar.GarCNN(image_size=8, n_parents=n_parents, k_s=2, widths=(2, 2), d_f=4)
     modes = []
@@ -137,14 +138,17 @@ def test_an_epoch_visits_every_example_under_every_transformation_once(monkeypat
         net.eval()  # a learning-curve measurement; training mode must come back
 
     history = gar.train_gar(model, x, config, on_step=on_step, progress=False)
-    per_epoch = m * n_parents
-    assert len(history) == 2 and steps == list(range(0, 2 * config.steps_per_epoch(m) + 1))
+    assert len(history) == 40 and steps == list(range(0, 40 * 3 + 1))
     assert all(modes[1:]) and not model.training
-    for epoch in range(2):
-        assert sorted(seen[epoch * per_epoch:(epoch + 1) * per_epoch]) == [(i, t) for i in range(m) for t in range(n_parents)]
+    for epoch in range(40):
+        assert sorted(i for i, _ in seen[epoch * m:(epoch + 1) * m]) == list(range(m))  # every example once
+    counts = torch.bincount(torch.tensor([t for _, t in seen]), minlength=n_parents)
+    assert counts.min() > 0.8 * len(seen) / n_parents  # transformations drawn uniformly (960 draws)
+    pairs = {(i, t) for i, t in seen[:m]}
+    assert len({t for _, t in pairs}) > 1  # an epoch mixes transformations
     steps.clear()
-    history = gar.train_gar(model, x, dataclasses.replace(config, max_steps=13), on_step=on_step, progress=False)
-    assert steps[-1] == 13 and len(history) == 2  # one full epoch of 10 steps, then 3 steps of the next
+    history = gar.train_gar(model, x, dataclasses.replace(config, max_steps=4), on_step=on_step, progress=False)
+    assert steps[-1] == 4 and len(history) == 2  # one full epoch of 3 steps, then 1 step of the next
     with pytest.raises(ValueError, match="need as many transformations"):
         gar.train_gar(model, x, gar.GarConfig(n_parents=4, transforms=gar.ROTATION_FLIPS[:2]), progress=False)
 

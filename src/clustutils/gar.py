@@ -12,8 +12,8 @@ The pieces of the paper, each usable on its own:
   permutation families of Figure 8, and the transformed pseudo-labelled batches of Algorithm 1,
   built with a fixed number of tensor operations per batch (no per-example Python).
 * :class:`GarCNN`: the 6-layer CNN of Table 2 (widths configurable for reduced CPU runs).
-* :func:`train_gar` and :func:`fit`: Algorithm 1 with the authors' epochs (every example under every
-  transformation once) and the dataset kept as one tensor on the device;
+* :func:`train_gar` and :func:`fit`: Algorithm 1 (an epoch is ``m/b`` steps, each example once under
+  a random transformation) with the dataset kept as one tensor on the device;
   :func:`embed` and :func:`evaluate` for k-means on layer F.
 """
 
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .settings import Budget
 from .train import batch_slices, batched
 from .train import fit as engine_fit
 
@@ -34,7 +35,7 @@ __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
     "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "RotationFlip", "Affine", "PixelPermutation", "scaling",
     "shearing", "translation", "FAMILY_VALUES", "transform_family", "apply_transform", "transform_batch",
-    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate",
+    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate", "Settings", "BUDGET",
 ]
 
 
@@ -294,10 +295,11 @@ class GarCNN(nn.Module):
 class GarConfig:
     """Hyperparameters of Algorithm 1 (defaults: the paper's).
 
-    An *epoch* is the authors' (their ``pseudo_batch_generator``): every training example under
-    every one of the ``n_parents`` transformations once, in random order, so an MNIST epoch with 8
-    parents is 480,000 transformed digits, 1,200 steps of 400.  ``max_steps``, when set, stops
-    training after that many steps instead (budgets in steps for reduced runs).
+    An *epoch* is Algorithm 1's, which is also the authors' code (LALNets ``pseudo_batch_generator``
+    since commit 81e221d, "randomly chosen transformations"; the all-pairs generator above it is
+    commented out): every training example once, in random order, each under a transformation drawn
+    uniformly at random, so an MNIST epoch is ``m/b`` = 150 steps of 400.  ``max_steps``, when set,
+    stops training after that many steps instead.
     """
 
     n_parents: int = 8
@@ -316,8 +318,8 @@ class GarConfig:
     extra: dict = field(default_factory=dict)
 
     def steps_per_epoch(self, n_examples: int) -> int:
-        """Adam steps in one epoch over ``n_examples`` examples (all their transformed copies)."""
-        return len(batch_slices(self.n_parents * n_examples, self.batch_size))
+        """Adam steps in one epoch over ``n_examples`` examples: ``ceil(m / b)`` (see :func:`~clustutils.train.batch_slices`)."""
+        return len(batch_slices(n_examples, self.batch_size))
 
     def total_steps(self, n_examples: int) -> int:
         """Steps :func:`train_gar` takes: ``max_steps`` if set, else ``epochs`` full epochs."""
@@ -335,13 +337,13 @@ def gar_loss(model: GarCNN, x: torch.Tensor, t: torch.Tensor, config: GarConfig)
 def train_gar(model: GarCNN, x: torch.Tensor, config: GarConfig, seed: int = 0,
               on_step: Callable[[GarCNN, int], None] | None = None, progress: bool = True,
               desc: str = "GAR training") -> list[float]:
-    """Algorithm 1 with the authors' epochs, on the training engine :func:`clustutils.train.fit`.
+    """Algorithm 1 on the training engine :func:`clustutils.train.fit`.
 
-    The engine shuffles the ``n_parents * m`` (example, transformation) pairs each epoch; a batch
-    takes its examples from ``x`` (which stays on the model's device) and transforms them with
-    :func:`transform_batch`, the pseudo label being the transformation's index.  ``on_step(model,
-    step)`` is the engine's callback: step 0 before training, then after every Adam step.  Returns
-    the mean loss of each (possibly partial) epoch.
+    The engine shuffles the ``m`` examples each epoch; every example of a batch gets a pseudo parent
+    ``t`` drawn uniformly (a generator seeded with ``seed + 1``), is transformed by
+    :func:`transform_batch` (``x`` stays on the model's device) and ``t`` is its label.
+    ``on_step(model, step)`` is the engine's callback: step 0 before training, then after every Adam
+    step.  Returns the mean loss of each (possibly partial) epoch.
     """
     if len(config.transforms) < config.n_parents:
         raise ValueError(f"{config.n_parents} pseudo parents need as many transformations, got {len(config.transforms)}")
@@ -350,12 +352,14 @@ def train_gar(model: GarCNN, x: torch.Tensor, config: GarConfig, seed: int = 0,
     per_epoch = config.steps_per_epoch(m)
     total_steps = config.total_steps(m)
 
-    def loss_fn(net, pairs):
-        t = pairs // m
-        return gar_loss(net, transform_batch(x[pairs % m], t, transforms), t, config)
+    parents = torch.Generator().manual_seed(seed + 1)
+
+    def loss_fn(net, rows):
+        t = torch.randint(0, config.n_parents, (len(rows),), generator=parents).to(x.device)
+        return gar_loss(net, transform_batch(x[rows], t, transforms), t, config)
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    return engine_fit(model, loss_fn, (torch.arange(config.n_parents * m, device=x.device),), epochs=-(-total_steps // per_epoch),
+    return engine_fit(model, loss_fn, (torch.arange(m, device=x.device),), epochs=-(-total_steps // per_epoch),
                max_steps=total_steps, batch_size=config.batch_size, optimizer=optimizer, seed=seed, callback=on_step,
                desc=desc, progress=progress)
 
@@ -386,3 +390,62 @@ def evaluate(features: np.ndarray, labels: np.ndarray, k: int = 10, n_init: int 
     result = kmeans(features, k, n_init=n_init, seed=seed, progress=False)
     return {"acc": metrics.cluster_acc(labels, result.labels), "majority_acc": metrics.majority_acc(labels, result.labels),
             "nmi": metrics.nmi(labels, result.labels), "clusters": result.labels}
+
+
+# --------------------------------------------------------------------------
+# Chapter 3's settings: the paper's values, each profile as stated changes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Chapter 3's budget; the defaults are the paper's (Table 2, Section 4, Figure 3): the ``full`` profile.
+
+    Epochs are Algorithm 1's (``m/b`` steps).  ``curve_epochs``: where the first seed's learning curve
+    is measured; ``study_epochs``: the training of each transformation set of Figure 8 (None: ``epochs``).
+    """
+
+    n_train: int | None = None  # None: all 60,000 training digits
+    n_test: int | None = None  # None: all 10,000 test digits
+    epochs: int = 400
+    widths: tuple = (32, 64)
+    d_f: int = 2048
+    seeds: int = 10
+    restarts: int = 10
+    curve_epochs: tuple = (0, 1, 10, 50, 100, 200, 400)
+    study_epochs: int | None = None
+    n_tsne: int = 2000
+    n_graph: int = 500
+    usps_images: int | None = None  # None: all 9,298 USPS digits (train + test, the paper's footnote)
+    usps_epochs: int = 400
+    usps_seeds: int = 10
+    ae_images: int | None = None  # None: all 70,000 MNIST digits (DEC's protocol)
+    ae_epochs: int = 200
+
+
+_CPU = {
+    "epochs": (8, "a full-width step takes about a second on 2 cores: 400 epochs (60,000 steps) are days per seed"),
+    "widths": ((16, 32), "time: half the convolution widths"),
+    "d_f": (1024, "time: half the width of F"),
+    "seeds": (3, "time"),
+    "curve_epochs": ((0, 1, 2, 4, 8), "the cpu run's 8 epochs"),
+    "study_epochs": (4, "time: 7 more models; half the headline budget"),
+    "n_tsne": (1000, "time"),
+    "n_graph": (300, "time"),
+    "usps_epochs": (40, "time: 960 steps per seed; the paper's 400 epochs are 9,600"),
+    "usps_seeds": (3, "time"),
+    "ae_epochs": (5, "time: an autoencoder epoch over 70,000 digits costs tens of seconds on a core"),
+}
+_SMOKE = {
+    **_CPU,
+    "n_train": (2_000, "CI: under 2 minutes a notebook"), "n_test": (1_000, "CI"), "epochs": (2, "CI"),
+    "widths": ((8, 16), "CI"), "d_f": (128, "CI"), "seeds": (1, "CI"), "restarts": (2, "CI"),
+    "curve_epochs": ((0, 1, 2), "CI"), "study_epochs": (1, "CI"), "n_tsne": (300, "CI"), "n_graph": (150, "CI"),
+    "usps_images": (1_000, "CI"), "usps_epochs": (1, "CI"), "usps_seeds": (1, "CI"), "ae_images": (3_000, "CI"),
+    "ae_epochs": (1, "CI"),
+}
+#: Chapter 3's profiles.  ``gpu`` is ``cpu``'s budget until it is sized from GPU step times.
+BUDGET = Budget(Settings(), {
+    "smoke": _SMOKE,
+    "cpu": _CPU,
+    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+})
