@@ -43,15 +43,20 @@ def test_kmeanspp_init_assigns_each_centroid_to_itself():
     assert model.predict(model.mu.detach()).tolist() == [0, 1, 2, 3]
 
 
-def test_training_clusters_separated_blobs():
+def test_training_clusters_separated_blobs_from_a_bad_start():
+    # From three centroids inside one blob the CM starts near one cluster; training must find all three.
+    # Broken variants that fail: centroids frozen (mu.requires_grad_(False)): ACC stays 0.33-0.67.
     x, y = make_blobs(600, n_features=5, centers=3, cluster_std=0.5, random_state=0)
     x = torch.from_numpy((x - x.mean(0)) / x.std())
     torch.manual_seed(0)
     model = cm.ClusteringModule(5, 3, alpha=2.0)
-    cm.kmeanspp_init(model, x, seed=0)
-    history = cm.train_cm(model, x, epochs=30, batch_size=50)
-    assert len(history) == 31 and history[-1] <= history[0]
-    assert cluster_acc(y, model.predict(x).numpy()) > 0.95
+    inside_one_blob = x[torch.as_tensor(y) == 0][:3]
+    cm.isotropic_gmm_init(model, inside_one_blob, variance=1.0)
+    before = cluster_acc(y, model.predict(x))
+    assert before < 0.7
+    history = cm.train_cm(model, x, epochs=30, batch_size=50, lr=1e-2)
+    assert len(history) == 31 and history[-1] < 0.5 * history[0]
+    assert cluster_acc(y, model.predict(x)) > 0.95
 
 
 def test_isotropic_gmm_init_reproduces_nearest_centroid_assignments():
