@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SHARED_DATA ?= $(abspath ../shared/data)
-export CLUSTUTILS_DATA ?= $(SHARED_DATA)
+# The data root is the package's: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data (CI sets ../shared/data).
+DATA_ROOT = $(shell $(BIN)/python -c "from clustutils.data import data_root; print(data_root())")
 
 .PHONY: book test unit notebooks nbval sync env clean
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP)
 
-## Build the book into _build/html (results table regenerated first; warnings are errors).
+## Build the book into _build/html (notebooks checked, results table regenerated first; warnings are errors).
 book: $(STAMP)
+	$(BIN)/clustutils check-notebooks
 	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
@@ -30,15 +31,15 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The notebooks need the datasets: without a data root they are skipped, and say so.
-NO_DATA = echo "SKIPPED $@: no data root at $(CLUSTUTILS_DATA) (set CLUSTUTILS_DATA; see book/datasets.md)"
+NO_DATA = echo "SKIPPED $@: no MNIST under the data root $(DATA_ROOT) (set CLUSTUTILS_DATA; see book/datasets.md)"
 
 notebooks: $(STAMP)
-	@if [ -d "$(CLUSTUTILS_DATA)" ]; then \
+	@if [ -d "$(DATA_ROOT)/MNIST/raw" ]; then \
 	  set -x; CLUSTUTILS_PROFILE=smoke $(BIN)/clustutils run all --profile smoke --output _build/smoke --timings _build/smoke/timings.json; \
 	else $(NO_DATA); fi
 
 nbval: $(STAMP)
-	@if [ -d "$(CLUSTUTILS_DATA)" ]; then \
+	@if [ -d "$(DATA_ROOT)/MNIST/raw" ]; then \
 	  set -x; CLUSTUTILS_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks/*.ipynb; \
 	else $(NO_DATA); fi
 

@@ -41,7 +41,68 @@ def test_strip_solutions_removes_tagged_cells_and_directives():
 
 
 def test_results_command_prints_the_table(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    _tiny_book(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert cli.main(["results"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Notebook") and "not yet run" in out
+
+
+def _tiny_book(root, profile_in_outputs="cpu"):
+    """A book with one notebook: a text source and a committed executed copy from ``profile_in_outputs``."""
+    (root / "notebooks").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (root / "notebooks" / "00_x.py").write_text(
+        '# %% tags=["parameters"]\nimport os\nprofile = os.environ.get("CLUSTUTILS_PROFILE", "cpu")\nseed = 0\n\n'
+        '# %%\nprint(f"notebook 00_x | profile {profile} | seed {seed}")\n')
+    committed = nbformat.v4.new_notebook()
+    committed.cells = [nbformat.v4.new_code_cell("print('committed')", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text=f"notebook 00_x | profile {profile_in_outputs} | seed 0\n")])]
+    nbformat.write(committed, root / "notebooks" / "00_x.ipynb")
+    return root
+
+
+@pytest.mark.parametrize("command", [["results"], ["student", "--output", "out"], ["run", "all", "--profile", "cpu"],
+                                     ["check-notebooks"]])
+def test_every_command_outside_a_book_fails_naming_where_it_looked(command, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="no book found: looked for _toc.yml") as stop:
+        cli.main(command)
+    assert stop.value.code != 0 and str(tmp_path) in str(stop.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_smoke_run_never_overwrites_the_committed_notebook(tmp_path, monkeypatch, capsys):
+    book = _tiny_book(tmp_path / "book")
+    before = (book / "notebooks" / "00_x.ipynb").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--book", str(book), "run", "00", "--profile", "smoke"]) == 0
+    assert (book / "notebooks" / "00_x.ipynb").read_bytes() == before
+    assert "profile smoke" in (book / "_build" / "smoke" / "00_x.ipynb").read_text()
+    assert cli.main(["--book", str(book), "check-notebooks"]) == 0
+
+
+def test_check_notebooks_refuses_smoke_outputs(tmp_path, capsys):
+    book = _tiny_book(tmp_path, profile_in_outputs="smoke")
+    assert cli.main(["--book", str(book), "check-notebooks"]) == 1
+    assert "profile 'smoke'" in capsys.readouterr().err
+
+
+def test_unknown_parameters_are_refused_naming_the_notebooks_parameters(tmp_path, capsys):
+    book = _tiny_book(tmp_path)
+    with pytest.raises(SystemExit, match=r"00_x has no parameter 'sede'; its parameters: profile .*seed \(default 0\)"):
+        cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "-p", "sede", "3"])
+    assert cli.main(["--book", str(book), "run", "00", "--help-params"]) == 0
+    assert "seed = 0" in capsys.readouterr().out
+
+
+def test_a_failing_notebook_reports_its_error_first_and_the_traceback_on_request(tmp_path, capsys):
+    book = _tiny_book(tmp_path)
+    source = book / "notebooks" / "00_x.py"
+    source.write_text(source.read_text() + '\n# %%\nraise FileNotFoundError("MNIST is missing: put the files in /data/MNIST/raw")\n')
+    assert cli.main(["--book", str(book), "run", "00", "--profile", "smoke"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("clustutils: 00_x stopped with FileNotFoundError:\nMNIST is missing")
+    assert "--traceback" in err and "Traceback" not in err
+    assert cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "--traceback"]) == 1
+    assert "raise FileNotFoundError" in capsys.readouterr().err

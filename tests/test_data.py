@@ -259,3 +259,11 @@ def test_cifar10_reads_the_python_archive_channels_last(tmp_path):
 def test_cifar10_absent_names_the_archive(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz"):
         load("cifar10", "train", root=tmp_path, download=False)
+
+
+def test_a_data_root_that_is_a_file_is_refused(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(not_a_folder))
+    with pytest.raises(NotADirectoryError, match=r"data.txt \(from \$CLUSTUTILS_DATA\) is a file"):
+        data.data_root()

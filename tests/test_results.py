@@ -80,3 +80,14 @@ def test_git_commit_marks_code_changes_but_not_executed_notebooks(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     assert results.git_commit(tmp_path) == clean + "+dirty"
     assert results.git_commit(tmp_path / "not-a-repo-subfolder-that-does-not-exist") == "unknown"
+
+
+def test_spread_only_from_two_runs_and_rates_in_percent():
+    from clustutils.results import _fmt
+
+    assert _fmt("acc", 0.5, 0.0, runs=1) == "50.00"  # one run: no spread was measured
+    assert _fmt("acc", 0.5, 0.01, runs=3) == "50.00 ± 1.00"
+    for metric in ("best_acc", "hungarian_acc", "acc_hungarian_map", "f1_hungarian_map"):
+        assert _fmt(metric, 0.25) == "25.00"
+    assert _fmt("hungarian_acc", float("nan")) == "empty"
+    assert _fmt("loss", 0.5) == "0.5000"

@@ -1,8 +1,14 @@
-"""Command line: ``clustutils run``, ``clustutils results``, ``clustutils student``."""
+"""Command line: ``clustutils run``, ``results``, ``student`` and ``check-notebooks``.
+
+Every command works on a book checkout: the folder holding ``_toc.yml`` found upwards from the working
+directory, or ``--book DIR``.  Outside one, a command stops with a message naming where it looked and a
+non-zero exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import platform
@@ -15,7 +21,35 @@ from pathlib import Path
 from . import results
 
 PROFILE_ENV = "CLUSTUTILS_PROFILE"
+#: Profiles whose executed notebooks the book renders; other runs write under ``_build/<profile>``.
+BOOK_PROFILES = ("cpu", "gpu", "full")
 SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution(?:-start)?\}.*?^\1[ \t]*$\n?", re.M | re.S)
+
+
+def book_root(args) -> Path:
+    """The book checkout: ``--book DIR``, else the first folder upwards from the cwd holding ``_toc.yml``."""
+    start = Path(args.book).expanduser() if getattr(args, "book", None) else Path.cwd()
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+        if getattr(args, "book", None):
+            break
+    where = f"{start} (--book)" if getattr(args, "book", None) else f"{Path.cwd()} or any folder above it"
+    raise SystemExit(f"clustutils: no book found: looked for _toc.yml and notebooks/ in {where}. "
+                     "Run inside the clustbook checkout or pass --book DIR.")
+
+
+def notebook_parameters(source: Path) -> dict:
+    """The parameters a notebook takes: names assigned in its cell tagged ``parameters``, with their default source."""
+    import jupytext
+
+    for cell in jupytext.read(source).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            return {target.id: ast.get_source_segment(cell.source, node.value)
+                    for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+    return {}
 
 
 def notebook_sources(root: Path) -> list[Path]:
@@ -61,17 +95,55 @@ def execute(source: Path, output: Path, profile: str, parameters: dict) -> float
     return time.perf_counter() - begin
 
 
+def _check_parameters(sources: list[Path], params: dict) -> None:
+    for src in sources:
+        known = notebook_parameters(src)
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            listing = ", ".join(f"{k} (default {v})" for k, v in known.items())
+            raise SystemExit(f"clustutils: {src.stem} has no parameter {', '.join(map(repr, unknown))}; "
+                             f"its parameters: {listing}")
+
+
+def _report_failure(error, notebook: str, traceback: bool) -> None:
+    """The error's message first; the notebook's traceback only with ``--traceback``."""
+    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    print(f"clustutils: {notebook} stopped with {name}:\n{value}", file=sys.stderr)
+    if traceback:
+        text = "\n".join(getattr(error, "traceback", []) or [str(error)])
+        print(re.sub(r"\x1b\[[0-9;]*m", "", text), file=sys.stderr)  # without the kernel's colour codes
+    else:
+        print("(rerun with --traceback for the full traceback)", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
-    root = results.project_root()
+    root = book_root(args)
     params = {name: _parse_value(value) for name, value in args.param}
     if "profile" in params:
         raise SystemExit("clustutils: set the profile with --profile, not -p profile")
     sources = select_notebooks(args.notebook, root)
+    if args.help_params:
+        for src in sources:
+            print(f"{src.stem}: " + ", ".join(f"{k} = {v}" for k, v in notebook_parameters(src).items() if k != "profile"))
+        return 0
+    if not args.profile:
+        raise SystemExit("clustutils: --profile is required (smoke, cpu, gpu or full)")
+    _check_parameters(sources, params)
+    output = args.output
+    if output is None and args.profile not in BOOK_PROFILES:
+        output = root / "_build" / args.profile
+        print(f"{args.profile} runs never replace the book's executed notebooks: writing to {output}")
     timings = {}
     for i, src in enumerate(sources, 1):
-        target = Path(args.output) / f"{src.stem}.ipynb" if args.output else src.with_suffix(".ipynb")
+        target = Path(output) / f"{src.stem}.ipynb" if output else src.with_suffix(".ipynb")
         print(f"[{i}/{len(sources)}] {src.stem} ({args.profile}) -> {target}", flush=True)
-        seconds = execute(src, target, args.profile, params)
+        try:
+            seconds = execute(src, target, args.profile, params)
+        except Exception as error:  # papermill's execution error carries the notebook's exception
+            if type(error).__name__ != "PapermillExecutionError":
+                raise
+            _report_failure(error, src.stem, args.traceback)
+            return 1
         timings[src.stem] = round(seconds, 1)
         print(f"[{i}/{len(sources)}] {src.stem} done in {seconds:.0f} s", flush=True)
     if args.timings:
@@ -82,8 +154,29 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_check_notebooks(args) -> int:
+    """Refuse executed notebooks the book must not render: smoke outputs, or no provenance line."""
+    import nbformat
+
+    root, problems = book_root(args), []
+    for src in notebook_sources(root):
+        notebook = nbformat.read(src.with_suffix(".ipynb"), as_version=4)
+        text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        found = re.search(rf"notebook {re.escape(src.stem)} \| profile (\w+)", text)
+        if not found:
+            problems.append(f"{src.stem}.ipynb has no provenance line (was it executed?)")
+        elif found.group(1) not in BOOK_PROFILES:
+            problems.append(f"{src.stem}.ipynb holds outputs of profile {found.group(1)!r}; the book renders only "
+                            f"{', '.join(BOOK_PROFILES)}: restore it with git or rerun `clustutils run {src.stem[:2]} --profile cpu`")
+    for problem in problems:
+        print(f"clustutils: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{len(notebook_sources(root))} executed notebooks, all from {', '.join(BOOK_PROFILES)} runs")
+    return 1 if problems else 0
+
+
 def cmd_results(args) -> int:
-    text = results.format_table(results.table(), markdown=args.markdown)
+    text = results.format_table(results.table(book_root(args)), markdown=args.markdown)
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -103,7 +196,7 @@ def strip_solutions(notebook):
 def cmd_student(args) -> int:
     import nbformat
 
-    root = results.project_root()
+    root = book_root(args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     for src in notebook_sources(root):
@@ -120,11 +213,15 @@ def cmd_student(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clustutils", description="Run the clustbook notebooks and show their results.")
+    parser.add_argument("--book", help="the book's folder (default: found upwards from the working directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute notebooks with papermill")
     run.add_argument("notebook", help="'all', a number such as 02, or a notebook name")
-    run.add_argument("--profile", required=True, choices=results.PROFILES)
-    run.add_argument("--output", help="folder for the executed notebooks (default: the paired .ipynb beside the source)")
+    run.add_argument("--profile", choices=results.PROFILES)
+    run.add_argument("--output", help="folder for the executed notebooks (default: the paired .ipynb beside the "
+                                      "source for cpu, gpu and full; _build/<profile> otherwise)")
+    run.add_argument("--help-params", action="store_true", help="list each notebook's parameters and exit")
+    run.add_argument("--traceback", action="store_true", help="on an error, print the notebook's full traceback")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (value parsed as JSON or True/False/None)")
     run.add_argument("--timings", help="write the wall time of each notebook to this JSON file")
@@ -137,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--output", required=True, help="folder for the student copies")
     student.add_argument("--clear-outputs", action="store_true", help="also remove all code outputs")
     student.set_defaults(func=cmd_student)
+    check = sub.add_parser("check-notebooks", help="fail if an executed notebook holds smoke outputs or no provenance")
+    check.set_defaults(func=cmd_check_notebooks)
     return parser
 
 

@@ -87,13 +87,21 @@ class Dataset:
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$CLUSTUTILS_DATA``, else the user cache."""
+    """The data root: ``root`` if given, else ``$CLUSTUTILS_DATA``, else ``~/.cache/clustutils/data``.
+
+    This is the one default of the package, the notebooks and ``make test``.  A root that exists but
+    is a file raises :class:`NotADirectoryError` naming where the path came from.
+    """
     if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(ENV_DATA):
-        return Path(os.environ[ENV_DATA]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "clustutils" / "data"
+        path, origin = Path(root).expanduser(), "root"
+    elif os.environ.get(ENV_DATA):
+        path, origin = Path(os.environ[ENV_DATA]).expanduser(), f"${ENV_DATA}"
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path, origin = Path(cache) / "clustutils" / "data", "the default"
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"the data root {path} (from {origin}) is a file; it must be a folder holding the datasets")
+    return path
 
 
 # --------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from .settings import PROFILES  # one list of profiles
 __all__ = ["PROFILES", "BOOK_PROFILES", "project_root", "git_commit", "paper_values", "record", "load_results", "table", "format_table"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
-PERCENT_METRICS = {"acc", "majority_acc", "nmi", "ari", "f1", "pixel_acc", "iou", "dice", "test_error", "error"}
+PERCENT_METRICS = {"acc", "majority_acc", "nmi", "ari", "f1", "pixel_acc", "iou", "dice", "test_error", "error", "best_acc",
+                   "hungarian_acc", "acc_hungarian_map", "f1_hungarian_map", "cluster_acc"}
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
@@ -190,17 +191,21 @@ def table(root: str | os.PathLike | None = None, profiles=BOOK_PROFILES) -> list
     return rows
 
 
-def _fmt(metric: str, value, std=None) -> str:
+def _fmt(metric: str, value, std=None, runs: int | None = None) -> str:
+    """A value in % for rate metrics; ``± std`` only when a spread was measured (``runs`` >= 2 or unknown)."""
     if value is None:
         return "—"
+    if value != value:  # NaN: the method makes no clusters (e.g. a supervised row's cluster ACC)
+        return "empty"
     scale, digits = (100.0, 2) if metric in PERCENT_METRICS else (1.0, 4)
     text = f"{value * scale:.{digits}f}"
-    return text + (f" ± {std * scale:.{digits}f}" if std is not None else "")
+    spread = std is not None and (runs is None or runs >= 2)
+    return text + (f" ± {std * scale:.{digits}f}" if spread else "")
 
 
 def _cells(r: dict) -> dict:
     e = r["ours"]
-    ours = _fmt(r["metric"], e["value"], e["std"]) if e else "not yet run"
+    ours = _fmt(r["metric"], e["value"], e["std"], e["runs"]) if e else "not yet run"
     return {
         "Notebook": r["notebook"], "Experiment": r["experiment"], "Dataset": r["dataset"], "Metric": r["metric"],
         "Paper": _fmt(r["metric"], r["paper"], r["paper_std"]), "Ours": ours,
