@@ -106,3 +106,37 @@ def test_a_failing_notebook_reports_its_error_first_and_the_traceback_on_request
     assert "--traceback" in err and "Traceback" not in err
     assert cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "--traceback"]) == 1
     assert "raise FileNotFoundError" in capsys.readouterr().err
+
+
+def test_student_copies_read_as_plain_markdown(tmp_path):
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1]
+    assert cli.main(["--book", str(book), "student", "--output", str(tmp_path)]) == 0
+    copies = sorted(tmp_path.glob("*.ipynb"))
+    assert len(copies) == len(cli.notebook_sources(book))
+    for path in copies:
+        markdown = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        for myst in ("{exercise}", "{solution", "{cite", "{glue", "](../book"):
+            assert myst not in markdown, (path.name, myst)
+
+
+def test_plain_markdown_resolves_roles_exercises_and_links():
+    text = ("```{exercise}\n:label: ex-1\n\nDerive it.\n```\nSee {cite:p}`k1`, {cite:t}`k1`, {glue:text}`acc:.1%`, "
+            "{func}`clustutils.train.fit` and the [notation](../book/notation.md#symbols).")
+    out = cli.plain_markdown(text, {"acc": 0.5432}, {"k1": ("Xie et al.", "2016")}, "https://example.org/blob/main")
+    assert out == ("**Exercise.** Derive it.\nSee (Xie et al. 2016), Xie et al. (2016), 54.3%, `fit` and the "
+                   "[notation](https://example.org/blob/main/book/notation.md#symbols).")
+
+
+@pytest.mark.data
+def test_a_student_copy_runs(tmp_path, shared_data, monkeypatch):
+    import papermill
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1]
+    cli.main(["--book", str(book), "student", "--output", str(tmp_path)])
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
+    monkeypatch.setenv("CLUSTUTILS_PROFILE", "smoke")
+    papermill.execute_notebook(str(tmp_path / "00_conventions.ipynb"), str(tmp_path / "ran.ipynb"), kernel_name="python3",
+                               cwd=str(tmp_path), progress_bar=False)

@@ -184,6 +184,68 @@ def cmd_results(args) -> int:
     return 0
 
 
+EXERCISE_BLOCK = re.compile(r"^(`{3,}|:{3,})\{exercise\}[^\n]*\n(?P<body>.*?)^\1[ \t]*$", re.M | re.S)
+ROLE = re.compile(r"\{(?P<role>[a-z]+)(?::(?P<kind>[a-z]+))?\}`(?P<content>[^`]*)`")
+RELATIVE_PAGE = re.compile(r"\]\(\.\./(?P<path>[^)#]+?)\.md(?P<anchor>#[^)]*)?\)")
+
+
+def bibliography(path: Path) -> dict:
+    """``{key: (authors, year)}`` from a BibTeX file: 'Xie et al.', 'Kilinc and Uysal', 'Anonymous'."""
+    entries = {}
+    for match in re.finditer(r"@\w+\{(?P<key>[^,\s]+),(?P<body>.*?)\n\}", path.read_text(), re.S):
+        fields = dict(re.findall(r"(\w+)\s*=\s*\{(.*?)\},?\s*$", match["body"], re.M))
+        names = [n.strip().strip("{}").split(",")[0].strip() for n in fields.get("author", "Anonymous").split(" and ")]
+        authors = names[0] if len(names) == 1 else f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al."
+        entries[match["key"]] = (authors, fields.get("year", "n.d."))
+    return entries
+
+
+def glued_values(notebook) -> dict:
+    """The values an executed notebook glued (myst-nb), as Python objects."""
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            glue = output.get("metadata", {}).get("scrapbook")
+            if glue:
+                text = output.get("data", {}).get(glue.get("mime_prefix", "") + "text/plain", "")
+                try:
+                    values[glue["name"]] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    values[glue["name"]] = text
+    return values
+
+
+def plain_markdown(text: str, glued: dict, citations: dict, book_url: str) -> str:
+    """Markdown that plain Jupyter and Colab render: MyST exercises, roles and book links resolved.
+
+    Exercises become headed paragraphs, citations author-year text, glued numbers their values,
+    code roles (``{func}`` ...) code, and links to the book's pages absolute links under ``book_url``.
+    """
+    text = EXERCISE_BLOCK.sub(lambda m: "**Exercise.** " + re.sub(r"^:label:.*\n", "", m["body"], flags=re.M).strip(), text)
+
+    def role(m):
+        name, kind, content = m["role"], m["kind"], m["content"]
+        if name == "cite":
+            keys = [k.strip() for k in content.split(",")]
+            refs = [citations.get(k, (k, "")) for k in keys]
+            if kind == "t":
+                return "; ".join(f"{a} ({y})" for a, y in refs)
+            return "(" + "; ".join(f"{a} {y}" for a, y in refs) + ")"
+        if name == "glue":
+            key, _, spec = content.rpartition(":") if ":" in content else (content, "", "")
+            if key not in glued:
+                return f"[{key}]"
+            value = glued[key]
+            try:
+                return format(value, spec) if spec else str(value)
+            except (TypeError, ValueError):
+                return str(value)
+        return f"`{content.split('.')[-1] if name in ('func', 'class', 'meth') else content}`"
+
+    text = ROLE.sub(role, text)
+    return RELATIVE_PAGE.sub(lambda m: f"]({book_url}/{m['path']}.md{m['anchor'] or ''})", text)
+
+
 def strip_solutions(notebook):
     """Remove cells tagged ``solution`` and ``{solution}`` blocks from Markdown cells (in place)."""
     notebook.cells = [c for c in notebook.cells if "solution" not in c.get("metadata", {}).get("tags", [])]
@@ -196,11 +258,20 @@ def strip_solutions(notebook):
 def cmd_student(args) -> int:
     import nbformat
 
+    import yaml
+
     root = book_root(args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    citations = bibliography(root / "book" / "references.bib")
+    repository = yaml.safe_load((root / "_config.yml").read_text())["repository"]
+    book_url = f"{repository['url'].rstrip('/')}/blob/{repository.get('branch', 'main')}"
     for src in notebook_sources(root):
         notebook = strip_solutions(nbformat.read(src.with_suffix(".ipynb"), as_version=4))
+        glued = glued_values(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = plain_markdown(cell.source, glued, citations, book_url)
         if args.clear_outputs:
             for cell in notebook.cells:
                 if cell.cell_type == "code":
