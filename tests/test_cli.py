@@ -140,3 +140,47 @@ def test_a_student_copy_runs(tmp_path, shared_data, monkeypatch):
     monkeypatch.setenv("CLUSTUTILS_PROFILE", "smoke")
     papermill.execute_notebook(str(tmp_path / "00_conventions.ipynb"), str(tmp_path / "ran.ipynb"), kernel_name="python3",
                                cwd=str(tmp_path), progress_bar=False)
+
+
+def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
+    import json
+    import tarfile
+
+    import torch
+
+    from clustutils import cm, train, weights
+
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    monkeypatch.setenv("CLUSTUTILS_CACHE", str(teacher))
+    model = torch.nn.Linear(2, 1)
+    train.fit_cached(model, {"name": "toy", "epochs": 1}, lambda m: [0.0])
+    archive = tmp_path / "weights.tar.gz"
+    assert cli.main(["weights", "export", str(archive), "--profile", "cpu"]) == 0
+    monkeypatch.setenv("CLUSTUTILS_CACHE", str(student))
+    assert cli.main(["weights", "import", str(archive)]) == 0
+    assert [p.read_bytes() for p in student.glob("*.pt")] == [p.read_bytes() for p in teacher.glob("*.pt")]
+    assert cli.main(["weights", "import", str(archive)]) == 0  # again: nothing to do, said so
+    assert "all already there" in capsys.readouterr().out
+
+    # an archive trained with other settings is refused, naming the setting
+    changed = {**cm.BUDGET.changes["cpu"], "deep_runs": (2, "x")}
+    monkeypatch.setattr(cm, "BUDGET", cm.Budget(cm.Settings(), {**cm.BUDGET.changes, "cpu": changed}))
+    with pytest.raises(SystemExit, match=r"other settings than this code.s:\n  cm.deep_runs: archive 1, this code 2$"):
+        cli.main(["weights", "import", str(archive)])
+    monkeypatch.undo()
+    monkeypatch.setenv("CLUSTUTILS_CACHE", str(tmp_path / "third"))
+
+    # a corrupt file is refused
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(archive) as src, tarfile.open(bad, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name.endswith(".pt"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            member.size = len(data)
+            import io
+            dst.addfile(member, io.BytesIO(data))
+    with pytest.raises(SystemExit, match="corrupt"):
+        cli.main(["weights", "import", str(bad)])
+    manifest = json.load(tarfile.open(archive).extractfile("manifest.json"))
+    assert manifest["profile"] == "cpu" and "cm" in manifest["settings"] and weights.MANIFEST == "manifest.json"

@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -282,6 +283,22 @@ def cmd_student(args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    from . import weights
+
+    try:
+        if args.action == "export":
+            manifest = weights.export_weights(args.archive, args.profile)
+            print(f"wrote {args.archive}: {len(manifest['files'])} cached models, profile {args.profile}, "
+                  f"commit {manifest['commit']}")
+        else:
+            copied = weights.import_weights(args.archive)
+            print(f"imported {len(copied)} cached models into {weights.cache_dir()}" + ("" if copied else " (all already there)"))
+    except (weights.WeightsArchiveError, FileNotFoundError, tarfile.TarError) as error:
+        raise SystemExit(f"clustutils: {error}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clustutils", description="Run the clustbook notebooks and show their results.")
     parser.add_argument("--book", help="the book's folder (default: found upwards from the working directory)")
@@ -305,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--output", required=True, help="folder for the student copies")
     student.add_argument("--clear-outputs", action="store_true", help="also remove all code outputs")
     student.set_defaults(func=cmd_student)
+    weights = sub.add_parser("weights", help="export or import the cache of trained weights (for a class)")
+    weights.add_argument("action", choices=("export", "import"))
+    weights.add_argument("archive", help="the .tar.gz to write or read")
+    weights.add_argument("--profile", default="cpu", choices=results.PROFILES, help="profile the weights were trained in (export)")
+    weights.set_defaults(func=cmd_weights)
     check = sub.add_parser("check-notebooks", help="fail if an executed notebook holds smoke outputs or no provenance")
     check.set_defaults(func=cmd_check_notebooks)
     return parser
