@@ -1,4 +1,4 @@
-"""Benchmark: clustutils.kmeans against scikit-learn (and faiss-cpu when installed).
+"""Benchmark: clustutils.kmeans (both backends) against scikit-learn (and faiss-cpu when installed).
 
 Workloads of the book: 10,000 x 100 and 70,000 x 784 float32 (MNIST train + test when the data
 root has it, else Gaussian blobs), k = 10, with 1, 20 and 500 restarts.  Reports wall time and
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+import torch
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from threadpoolctl import threadpool_info
@@ -52,7 +53,20 @@ def timed(fn):
 
 def contenders(x, restarts):
     yield "scikit-learn KMeans(n_init=r)", lambda: KMeans(K, n_init=restarts, random_state=0).fit(x).inertia_
-    yield "clustutils.kmeans", lambda: kmeans(x, K, n_init=restarts, seed=0, progress=False).inertia
+    yield "clustutils.kmeans (scikit-learn backend)", lambda: kmeans(x, K, n_init=restarts, seed=0, progress=False).inertia
+    xt = torch.from_numpy(x)
+    yield "clustutils.kmeans (torch backend, CPU)", lambda: kmeans(xt, K, n_init=restarts, seed=0, progress=False,
+                                                                    backend="torch").inertia
+    if torch.cuda.is_available():
+        xc = xt.cuda()
+        name = torch.cuda.get_device_name()
+
+        def on_gpu():
+            inertia = kmeans(xc, K, n_init=restarts, seed=0, progress=False).inertia  # auto: torch on CUDA
+            torch.cuda.synchronize()
+            return inertia
+
+        yield f"clustutils.kmeans (torch backend, {name})", on_gpu
     try:
         import faiss
 
@@ -83,6 +97,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-seconds", type=float, default=900.0, help="skip configurations estimated to take longer")
     parser.add_argument("--restarts", type=int, nargs="+", default=[1, 20, 500])
+    parser.add_argument("--output", default=str(HERE / "results" / "kmeans.json"), help="where to write the results")
     args = parser.parse_args()
     rows = []
     for name, x in workloads():
@@ -104,9 +119,9 @@ def main():
                              "inertia_ratio": round(inertia / reference[1], 5)})
                 print(rows[-1], flush=True)
     out = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "kmeans.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {HERE / 'results' / 'kmeans.json'}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
