@@ -5,28 +5,42 @@ Our reading of the ICLR 2022 submission "One Stage Autoencoders for Multi-Domain
 
 * ACRBM (Eqs. 8-14): ``h = softmax(v W + b_h)``, reconstruction ``sigmoid(h W^T)`` without bias,
   ``u = h^T h`` over a batch, ``eta_i = u_ii / sum_j u_ij`` and the loss ``-mean_i log eta_i``.
-* AE + ACRBM (Appendix B): a dense autoencoder whose linear code feeds a softmax ACRBM layer;
-  code and ACRBM states are concatenated and decoded.  By default the ACRBM layer is trained by
-  its own objective only and the autoencoder by the reconstruction only (``coupling``).  The
-  layer sizes reproduce the paper's parameter counts (+197K, +850K, +200K), which dense layers
-  match and convolutions do not.
+* AE + ACRBM (Appendix B, Fig. 11): a dense autoencoder whose linear code ``h_AE`` feeds a softmax
+  ACRBM layer; ``[h_AE, h_ACRBM]`` is decoded.  By default the model is trained end to end
+  (``coupling="joint"``, the abstract's "end-to-end training"): the reconstruction reaches the ACRBM
+  layer through ``h_ACRBM`` and the ACRBM objective reaches the encoder.  The weight of the ACRBM
+  term is not in the paper; ``Settings.acrbm_weight`` states ours.  ``coupling="separate"`` (each
+  part trained by its own term only) is kept as a variant.  The layer sizes reproduce the paper's
+  parameter counts (+197K, +850K, +200K), which dense layers match and convolutions do not.
+* AE + k-means (Appendix B): k-means restarts on the codes, kept by lowest inertia or, as the paper
+  does, by the highest accuracy (which uses the labels): :func:`kmeans_selections`.
 * LOC (Eqs. 18-22, Appendix C): a small convolutional net maps each image (pixels in [0, 1]) to
   a non-negative "observer kernel" G, the raw sigmoid map of Fig. 12 (not normalised); the image
   convolved with its own G is its reconstruction; the batch MSE is switched off once it falls
   below the lower bound ``rho``.  Training starts with a kernel of large mass (sum of G) and
   stops, through the gate, at a mass that grows with ``rho``; rounding the reconstruction then
-  gives consecutive cluster labels whose number grows with that mass (``loc_stopping_mass``),
-  and the median label splits them into background/foreground.
+  gives consecutive cluster labels whose number grows with that mass (``loc_stopping_mass``).
+  Binary masks (Section 3.2): the lower half of each image's pixels, ranked by label, is background
+  (:func:`rank_binary`); :func:`distinct_median_binary` is an earlier reading kept as a variant.
+
+:class:`Settings` holds the chapter's budget (defaults: the paper's values) and :data:`BUDGET` the
+other profiles as stated changes.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import metrics
+from .kmeans import kmeans
+from .settings import Budget
+from .train import batched
 
 __all__ = [
     "acrbm_eta",
@@ -34,6 +48,8 @@ __all__ = [
     "ACRBM",
     "AEACRBM",
     "AEKMeans",
+    "code_spread",
+    "kmeans_selections",
     "count_parameters",
     "offdiagonal_fraction",
     "two_way_partition",
@@ -43,8 +59,12 @@ __all__ = [
     "loc_loss",
     "loc_stopping_mass",
     "loc_labels",
-    "median_binary",
+    "rank_binary",
+    "distinct_median_binary",
+    "uniform_kernels",
     "standardise_images",
+    "Settings",
+    "BUDGET",
 ]
 
 
@@ -115,26 +135,35 @@ class AEACRBM(nn.Module):
     """Autoencoder with an ACRBM layer on its code (Appendix B, Fig. 11).
 
     encoder: two dense ReLU layers of ``encoder`` units; code ``h_AE``: linear, ``latent`` units;
-    ``h_ACRBM = softmax(h_AE W + b)`` with ``n_clusters`` units; decoder input ``[h_AE, h_ACRBM]``,
-    two dense ReLU layers of ``decoder`` units, sigmoid output.  Loss: MSE + ``weight`` * ACRBM.
+    ``h_ACRBM = softmax(h_AE W + b)`` with ``n_clusters`` units (Eq. 8); decoder input
+    ``[h_AE, h_ACRBM]``, two dense ReLU layers of ``decoder`` units, sigmoid output.
+
+    Loss: ``MSE + weight * L_ACRBM`` with the MSE averaged over pixels and samples and ``L_ACRBM``
+    the objective of Eq. 14 on the batch.  The paper gives no weight.  The default, ``weight = 1/D``
+    (``D = n_visible`` pixels), trains under Adam like the per-sample *summed* squared error plus the
+    ACRBM term with weight 1: Adam is invariant to a constant factor on the loss (up to its epsilon).
 
     ``coupling`` says which parameters each term trains:
 
-    * ``"separate"`` (default): "ACRBMs have been trained without considering a reconstruction
-      criterion, either as AE-based or shallow": the ACRBM layer is trained by its objective alone,
+    * ``"joint"`` (default, the paper's "end-to-end training"): both terms back-propagate
+      everywhere; the reconstruction reaches the ACRBM layer through ``h_ACRBM`` and the ACRBM
+      objective reaches the encoder.  With a weight of order 1 against the per-pixel MSE the
+      encoder satisfies the ACRBM term by scaling its linear code up until the softmax saturates
+      (watch :func:`code_spread`).
+    * ``"separate"`` (a variant): "ACRBMs have been trained without considering a reconstruction
+      criterion" read as a routing of gradients: the ACRBM layer is trained by its objective alone,
       on the code as the autoencoder makes it (the code is detached at the ACRBM's input and the
-      states at the decoder's input), and the autoencoder by the reconstruction alone.  One stage:
-      both are trained at the same time, from the same batches.
-    * ``"joint"``: both terms back-propagate everywhere (a plain multi-output model).  The ACRBM
-      objective then also trains the encoder, which can satisfy it by scaling its linear code up
-      until the softmax saturates.
+      states at the decoder's input), and the autoencoder by the reconstruction alone.
     """
 
     def __init__(self, n_visible: int = 784, n_clusters: int = 10, encoder: int = 100, latent: int = 90,
-                 decoder: int = 100, weight: float = 1.0, coupling: str = "separate"):
+                 decoder: int = 100, weight: float | None = None, coupling: str = "joint"):
         super().__init__()
         if coupling not in ("separate", "joint"):
             raise ValueError(f"coupling must be 'separate' or 'joint', got {coupling!r}")
+        weight = 1 / n_visible if weight is None else weight
+        if weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
         self.encoder = nn.Sequential(_mlp([n_visible, encoder, encoder]), nn.Linear(encoder, latent))
         self.acrbm = ACRBM(latent, n_clusters)
         self.decoder = nn.Sequential(_mlp([latent + n_clusters, decoder, decoder]), nn.Linear(decoder, n_visible),
@@ -143,15 +172,27 @@ class AEACRBM(nn.Module):
         self.coupling = coupling
 
     def forward(self, v: torch.Tensor):
-        """``(code, cluster states, reconstruction)``."""
+        """``(code h_AE, cluster states h_ACRBM, reconstruction)``."""
         code = self.encoder(v)
         separate = self.coupling == "separate"
         h = self.acrbm(code.detach() if separate else code)
         return code, h, self.decoder(torch.cat([code, h.detach() if separate else h], dim=1))
 
     def loss(self, v: torch.Tensor) -> torch.Tensor:
+        """``MSE(v, v_hat) + weight * L_ACRBM(h_ACRBM)`` on a batch."""
         _, h, rec = self(v)
         return F.mse_loss(rec, v) + self.weight * acrbm_loss(h)
+
+
+def code_spread(model: nn.Module, x: torch.Tensor, batch_size: int = 10000) -> float:
+    """Standard deviation of the code ``h_AE`` over all entries of ``model.encoder(x)``: a saturation check.
+
+    A softmax on a linear code saturates (one-hot states, zero gradient for the reconstruction)
+    when the code's scale grows; a code spread far above its value at the start of training is
+    the sign that the ACRBM term is being satisfied by scaling rather than by grouping.
+    """
+    model.eval()
+    return float(batched(model.encoder, x, batch_size).std())
 
 
 class AEKMeans(nn.Module):
@@ -169,6 +210,26 @@ class AEKMeans(nn.Module):
 
     def loss(self, v: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self(v)[1], v)
+
+
+def kmeans_selections(x, y, k: int, n_init: int, seed: int = 0) -> dict:
+    """Appendix B's k-means protocol and k-means' own: ``n_init`` k-means++ restarts, two selections.
+
+    Restart ``j`` is :func:`clustutils.kmeans.kmeans` with one initialisation and seed ``seed + j``.
+    Returns ``{"inertia": ..., "accuracy": ...}``, each ``{"labels", "inertia", "restart"}``:
+
+    * ``"inertia"``: the restart of lowest inertia, what k-means itself keeps (no labels used);
+    * ``"accuracy"``: the restart of highest majority-vote accuracy against ``y``, the paper's
+      "the one that achieved the maximum accuracy has been selected": **it uses the labels**.
+    """
+    if n_init < 1:
+        raise ValueError(f"n_init must be >= 1, got {n_init}")
+    runs = [kmeans(x, k, n_init=1, seed=seed + j, progress=False) for j in range(n_init)]
+    by_inertia = min(range(n_init), key=lambda j: runs[j].inertia)
+    accuracies = [metrics.majority_acc(y, r.labels) for r in runs]
+    by_accuracy = int(np.argmax(accuracies))
+    return {name: {"labels": runs[j].labels, "inertia": runs[j].inertia, "restart": j}
+            for name, j in (("inertia", by_inertia), ("accuracy", by_accuracy))}
 
 
 # --------------------------------------------------------------------------
@@ -225,7 +286,9 @@ def observer_reconstruction(v: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
     """``K(v_i, G_i) = v_i * G_i`` (Eqs. 18-19): each image convolved with its own kernel.
 
     The same kernel is repeated over the colour channels ("repeat the same a_i").  Zero
-    padding keeps the size; for an even kernel side the output is cropped to the input size.
+    padding ``k // 2`` keeps the size; for an even kernel side the output is cropped to the input
+    size at the top left.  Computed as a cross-correlation (``F.conv2d``): Eq. 18's convolution is the
+    same with the kernel flipped, which a learned kernel absorbs and a uniform one does not notice.
     """
     b, c, height, width = v.shape
     k = G.shape[-1]
@@ -290,13 +353,125 @@ def loc_labels(reconstruction: torch.Tensor) -> torch.Tensor:
     return (levels - levels.flatten(1).min(dim=1).values[:, None, None]).long()
 
 
-def median_binary(labels: np.ndarray) -> np.ndarray:
-    """The paper's map from cluster labels to a binary mask: labels above the image's median label -> 1.
+def rank_binary(labels: np.ndarray) -> np.ndarray:
+    """Section 3.2's binary mask, read literally: rank the image's pixels by cluster label, the lower 50 % is background.
 
-    "The first 50% of sorted cluster labels have been mapped to zero (background), the others to
-    one (foreground)": the distinct labels present are sorted and split at their median.
+    "[B]inary segmentation according to the median cluster label for each example separately. The
+    first 50 % of sorted clusters labels have been mapped to zero (background), while others
+    assigned to one (foreground)."  The sorted list is that of the image's *pixel* labels.
+
+    Tie rule (the cluster that straddles the median pixel): clusters are kept whole, so the cut is
+    placed between two consecutive labels, at the cut whose background share of the pixels is
+    closest to 50 % (an exact tie goes to the lower cut: less background).  With two or more labels
+    both sides are non-empty; an image with a single label is all background.
+    Returns a ``uint8`` mask of the shape of ``labels`` (1 = foreground).
+    """
+    labels = np.asarray(labels)
+    present, counts = np.unique(labels, return_counts=True)
+    if len(present) == 1:
+        return np.zeros(labels.shape, dtype=np.uint8)
+    background = np.cumsum(counts)[:-1]  # background pixels when labels <= present[t] are background
+    distance = np.abs(2 * background - labels.size)  # 2 N |share - 1/2|, in integers: exact ties stay ties
+    cut = present[int(np.argmin(distance))]  # argmin: the first (lower) cut on an exact tie
+    return (labels > cut).astype(np.uint8)
+
+
+def distinct_median_binary(labels: np.ndarray) -> np.ndarray:
+    """A variant of the binary map: labels above the median of the image's *distinct* labels -> 1.
+
+    The distinct labels present are sorted and split at their median (the lower half of the
+    *labels*, not of the pixels, is background; one label only: all background).  Our first
+    reading of Section 3.2; it ignores how many pixels each label holds, so with three labels only
+    the top one is foreground, however small.
     """
     labels = np.asarray(labels)
     present = np.unique(labels)
-    cut = present[(len(present) - 1) // 2]  # one label only: all background
+    cut = present[(len(present) - 1) // 2]
     return (labels > cut).astype(np.uint8)
+
+
+def uniform_kernels(G: torch.Tensor) -> torch.Tensor:
+    """Uniform kernels of the same side and mass as ``G`` (``(B, k, k)``): the untrained control of Table 2.
+
+    Each kernel is ``sum(G_i) / k^2`` everywhere: the image blurred by a box of the kernel's
+    side and scaled by the trained mass, without the trained shape.
+    """
+    k2 = G.shape[-1] * G.shape[-2]
+    return (G.sum(dim=(1, 2), keepdim=True) / k2).expand_as(G).clone()
+
+
+# --------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Chapter 1's budget.  The defaults are the paper's values (Tables 3 and 4): the ``full`` profile.
+
+    Where the paper gives no value the default is ours, the same in every profile, and says so in
+    its comment: the linear study of Section 2 is not in the paper, the weight of the ACRBM term
+    and the number of runs behind the paper's "±" are not stated, nor is the image size for LOC.
+    """
+
+    # Section 2: tied and untied linear autoencoders (ours, not in the paper)
+    n_linear: int = 20000
+    linear_epochs: int = 30
+    # Table 1 (MNIST, Table 3's settings)
+    n_train: int = 60000
+    n_test: int = 10000
+    seeds: tuple = (0, 1, 2, 3, 4)  # ours: the paper's "±" does not say over how many runs
+    batch_size: int = 256
+    pixel_restarts: int = 100  # ours: the paper does not say how k-means on pixels was run
+    shallow_epochs: int = 20
+    shallow_lr: float = 1e-2
+    shallow_beta1: float = 0.01
+    ae_epochs: dict = field(default_factory=lambda: {10: 500, 30: 500})
+    ae_lr: float = 1e-3
+    ae_beta1: dict = field(default_factory=lambda: {10: 0.05, 30: 0.1})
+    coupling: str = "joint"  # "end-to-end training" (abstract, Fig. 11)
+    acrbm_weight: float = 1 / 784  # ours: not in the paper; = per-sample summed SSE + ACRBM term, weight 1
+    variant_seeds: tuple = (0, 1, 2, 3, 4)  # the coupling variants (separate; joint with weight 1)
+    ae_kmeans_epochs: int = 500
+    restarts: int = 500  # k-means restarts on the AE codes (Appendix B)
+    sweep_sizes: tuple = (10, 30, 100, 300, 1000, 2000)  # Fig. 9
+    sweep_epochs: int = 20
+    tsne_points: int = 3000  # ours
+    # Table 2 (flowers, Table 4's settings)
+    image_size: int = 256  # ours: the paper states no size
+    n_flowers: int | None = None  # None: every image
+    loc_epochs: int = 50
+    loc_batch: int = 64
+    loc_lr: float = 1e-3
+    rho: float = 0.5
+    flower_kmeans_restarts: int = 5  # ours: the paper does not say how k-means was run
+
+
+_CPU = {
+    "seeds": ((0, 1, 2), "time: 3 seeds for every ACRBM row (full: 5, our choice)"),
+    "pixel_restarts": (10, "time (full: 100, our choice)"),
+    "ae_epochs": ({10: 15, 30: 6}, "time: an epoch takes about 4 s (10 clusters) and 16 s (30) on one core; 500 take hours"),
+    "variant_seeds": ((0,), "time: one seed for each coupling variant"),
+    "ae_kmeans_epochs": (15, "time: as many epochs as AE + ACRBM with 10 clusters"),
+    "restarts": (20, "time (each restart is one k-means run on 10,000 codes)"),
+    "sweep_sizes": ((10, 30, 100, 300, 1000), "time: 2,000 units cost twice 1,000"),
+    "sweep_epochs": (3, "time"),
+    "tsne_points": (1500, "time: t-SNE grows faster than linearly with the points (full: 3,000, our choice)"),
+    "image_size": (128, "time: LOC at 256 px costs 4x per epoch (full: 256, our choice; the paper states no size)"),
+    "loc_epochs": (30, "time: the gate has closed for every batch by then (about epoch 25)"),
+}
+_SMOKE = {
+    **_CPU,
+    "n_linear": (3000, "CI: under 2 minutes a notebook"), "linear_epochs": (3, "CI"),
+    "n_train": (3000, "CI"), "n_test": (2000, "CI"), "seeds": ((0,), "CI"), "pixel_restarts": (3, "CI"),
+    "shallow_epochs": (3, "CI"), "ae_epochs": ({10: 1, 30: 1}, "CI"), "ae_kmeans_epochs": (1, "CI"),
+    "restarts": (3, "CI"), "sweep_sizes": ((10, 30), "CI"), "sweep_epochs": (1, "CI"), "tsne_points": (400, "CI"),
+    "image_size": (96, "CI: the smallest size whose 3x3 kernel starts with the gate open"),
+    "n_flowers": (120, "CI"), "loc_epochs": (2, "CI"),
+}
+#: Chapter 1's profiles.  ``gpu`` is ``cpu``'s budget until it is sized from GPU step times, except
+#: the k-means restarts on the codes, which are the paper's 500 (they run on the CPU in any case).
+BUDGET = Budget(Settings(), {
+    "smoke": _SMOKE,
+    "cpu": _CPU,
+    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items() if k != "restarts"},
+})
