@@ -299,6 +299,37 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_bundle(args) -> int:
+    from . import gpukit
+    from .data import data_root
+
+    root = book_root(args)
+    chapters = [s.stem[:2] for s in select_notebooks(args.chapters[0], root)] if args.chapters == ["all"] else \
+        [select_notebooks(c, root)[0].stem[:2] for c in args.chapters]
+    try:
+        manifest = gpukit.bundle(root, chapters, data_root(), wheels=not args.no_wheels)
+    except gpukit.KitError as error:
+        raise SystemExit(f"clustutils: {error}") from None
+    travelling = manifest["bytes"] + gpukit.tracked_bytes(root)
+    print(f"bundled chapters {', '.join(chapters)} at commit {manifest['commit']} in {root / gpukit.BUNDLE} "
+          f"({manifest['bytes'] / 2**20:.1f} MiB; with the tracked files {travelling / 2**20:.1f} MiB of the 64 MiB a run carries)")
+    print(f"on the GPU machine: bash {gpukit.BUNDLE}/run.sh OUT   (carry {gpukit.BUNDLE}); then here: clustutils unpack OUT/{gpukit.ARCHIVE}")
+    return 0
+
+
+def cmd_unpack(args) -> int:
+    from . import gpukit
+
+    root = book_root(args)
+    try:
+        report = gpukit.unpack(Path(args.archive), root, allow_cpu=args.allow_cpu)
+    except (gpukit.KitError, FileNotFoundError, tarfile.TarError) as error:
+        raise SystemExit(f"clustutils: {error}") from None
+    print(f"unpacked {args.archive}: profile {report['profile']} on {report['device']['name']} at commit {report['commit']}; "
+          f"seconds per chapter {report['seconds']}; failed: {report['failed'] or 'none'}")
+    return 1 if report["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clustutils", description="Run the clustbook notebooks and show their results.")
     parser.add_argument("--book", help="the book's folder (default: found upwards from the working directory)")
@@ -327,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("archive", help="the .tar.gz to write or read")
     weights.add_argument("--profile", default="cpu", choices=results.PROFILES, help="profile the weights were trained in (export)")
     weights.set_defaults(func=cmd_weights)
+    kit = sub.add_parser("bundle", help="prepare .gpu/ (data, wheels, run.sh) to run chapters on a GPU machine")
+    kit.add_argument("chapters", nargs="+", help="'all' or chapter numbers")
+    kit.add_argument("--no-wheels", action="store_true", help="bundle no wheels (the machine has papermill and Jupyter)")
+    kit.set_defaults(func=cmd_bundle)
+    unpack = sub.add_parser("unpack", help="check a GPU run's archive and put its notebooks and results in place")
+    unpack.add_argument("archive")
+    unpack.add_argument("--allow-cpu", action="store_true", help="accept a run made without CUDA (the kit's own test)")
+    unpack.set_defaults(func=cmd_unpack)
     check = sub.add_parser("check-notebooks", help="fail if an executed notebook holds smoke outputs or no provenance")
     check.set_defaults(func=cmd_check_notebooks)
     return parser

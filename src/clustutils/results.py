@@ -50,6 +50,8 @@ def git_commit(root: str | os.PathLike | None = None) -> str:
 
     ``unknown`` outside a git checkout.
     """
+    if os.environ.get("CLUSTUTILS_COMMIT"):  # a copy without .git (the GPU kit's run.sh sets the bundle's commit)
+        return os.environ["CLUSTUTILS_COMMIT"]
     cwd = Path(root or project_root())
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()

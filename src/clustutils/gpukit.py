@@ -1,0 +1,208 @@
+"""The GPU kit: run chapters on a lent GPU machine in one command, and bring the results back.
+
+Such a machine has Python with torch, torchvision, scikit-learn, matplotlib and seaborn, but no
+papermill or Jupyter and no internet, and it receives a copy of the working tree (64 MiB in all).
+
+1. ``clustutils bundle 03 04`` (here) fills the ignored folder ``.gpu/``: the data the chosen chapters
+   read, the wheels the machine lacks (papermill, ipykernel, jupytext and their needs, for CPython 3.12
+   on manylinux x86-64), ``run.sh`` and a manifest (commit, hashes of the sources).
+2. ``bash .gpu/run.sh OUT`` (there) installs the wheels into a temporary folder, executes the chapters
+   in the ``gpu`` profile with papermill and writes ONE archive ``OUT/clustbook-run.tar.gz``: executed
+   notebooks, ``results/<profile>/*.json``, a log, the wall time of every notebook and a manifest
+   (commit, device, profile, determinism).
+3. ``clustutils unpack ARCHIVE`` (here) checks the archive's provenance (the sources it ran are the
+   checkout's, a CUDA device, a book profile) and puts the notebooks and results in place for commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["CHAPTER_DATA", "RUNTIME", "PRESENT_ON_GPU", "bundle", "run_bundle", "unpack", "tracked_bytes", "KitError"]
+
+BUNDLE = ".gpu"
+ARCHIVE = "clustbook-run.tar.gz"
+#: Folders under the data root that each notebook reads (absent optional datasets are skipped by the notebooks).
+CHAPTER_DATA = {"00": ["MNIST"], "01": ["MNIST", "flowers17-seg"], "02": ["MNIST"], "03": ["MNIST", "USPS"],
+                "04": ["MNIST", "USPS"], "05": ["flowers17-seg"]}
+#: What the notebooks need on top of the machine's scientific Python.
+RUNTIME = ["papermill", "jupytext", "ipykernel", "nbformat", "nbclient"]
+#: Packages the H200 image already holds (device tool's KINDS.md, read 2026-11-17): not bundled.
+PRESENT_ON_GPU = {
+    "attrs", "certifi", "charset-normalizer", "click", "filelock", "fsspec", "idna", "jinja2", "markdown-it-py",
+    "markupsafe", "mdurl", "networkx", "numpy", "packaging", "pillow", "psutil", "pygments", "python-dateutil", "pyyaml",
+    "requests", "six", "tqdm", "typing-extensions", "urllib3", "torch", "torchvision", "scikit-learn", "scipy",
+    "matplotlib", "seaborn", "pandas", "sympy", "mpmath", "joblib", "threadpoolctl",
+}
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x86_64", "manylinux_2_17_x86_64",
+             "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+
+RUN_SH = r"""#!/usr/bin/env bash
+# Runs the bundled chapters on this machine and writes ONE archive: bash .gpu/run.sh OUT [PROFILE]
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
+OUT=${1:?usage: run.sh OUT_FOLDER [PROFILE]}; PROFILE=${2:-gpu}; PY=${PYTHON:-python3}
+SITE=$(mktemp -d)
+if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$HERE"/wheels/*.whl || exit 1
+fi
+export PYTHONPATH="$ROOT/src:$SITE${PYTHONPATH:+:$PYTHONPATH}" PATH="$SITE/bin:$PATH" PYTHONUNBUFFERED=1
+export CLUSTUTILS_DATA="$HERE/data" CLUSTUTILS_COMMIT="$(cat "$HERE/commit")" JUPYTER_PLATFORM_DIRS=1
+cd "$ROOT" && exec "$PY" -m clustutils.gpukit "$OUT" "$PROFILE"
+"""
+
+
+class KitError(RuntimeError):
+    """A bundle or an archive that cannot be used, with the reason."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_hashes(root: Path) -> dict:
+    """SHA-256 of every notebook text source and package module: what decides a run's outputs."""
+    files = sorted((root / "notebooks").glob("[0-9][0-9]_*.py")) + sorted((root / "src" / "clustutils").glob("*.py"))
+    return {str(f.relative_to(root)): _sha256(f) for f in files}
+
+
+def tracked_bytes(root: Path) -> int:
+    """Bytes of the checkout's tracked files: what travels to the GPU machine besides the bundle."""
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True).stdout.split("\0")
+    return sum((root / n).stat().st_size for n in names if n and (root / n).is_file())
+
+
+def _folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def bundle(root: Path, chapters: list[str], data_root: Path, wheels: bool = True, out: Path | None = None) -> dict:
+    """Fill ``root/.gpu`` for ``chapters`` (numbers such as ``"03"``); return its manifest."""
+    from .results import git_commit
+
+    unknown = [c for c in chapters if c not in CHAPTER_DATA]
+    if unknown:
+        raise KitError(f"unknown chapter(s) {unknown}; choose from {', '.join(CHAPTER_DATA)}")
+    commit = git_commit(root)
+    if commit.endswith("+dirty") or commit == "unknown":
+        raise KitError(f"commit the code first: the run's provenance is a commit, and this checkout is at {commit}")
+    out = Path(out or root / BUNDLE)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "data").mkdir(parents=True)
+    for folder in sorted({f for c in chapters for f in CHAPTER_DATA[c]}):
+        source = data_root / folder
+        if not source.is_dir():
+            raise KitError(f"{source} is missing: the chapters {chapters} read it (see the Datasets page)")
+        shutil.copytree(source, out / "data" / folder)
+    if wheels:
+        (out / "wheels").mkdir()
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", "3.12",
+                   "--implementation", "cp", "--dest", str(out / "wheels"), *sum((["--platform", p] for p in PLATFORMS), []),
+                   *RUNTIME]
+        subprocess.run(command, check=True)
+        for wheel in (out / "wheels").glob("*.whl"):
+            if wheel.name.split("-")[0].lower().replace("_", "-") in PRESENT_ON_GPU:
+                wheel.unlink()
+    (out / "run.sh").write_text(RUN_SH)
+    (out / "commit").write_text(commit.split("+")[0] + "\n")
+    manifest = {"commit": commit, "chapters": chapters, "sources": source_hashes(root),
+                "bytes": _folder_size(out), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def _device() -> dict:
+    import torch
+
+    info = {"torch": torch.__version__, "python": platform.python_version(), "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info.update(name=torch.cuda.get_device_name(), tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                    cudnn_deterministic=torch.backends.cudnn.deterministic)
+    else:
+        info["name"] = "cpu"
+    return info
+
+
+def run_bundle(root: Path, out: Path, profile: str = "gpu") -> Path:
+    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path."""
+    manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
+    if source_hashes(root) != manifest["sources"]:
+        raise KitError("the sources differ from those the bundle was made for: make the bundle again")
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp())
+    (stage / "notebooks").mkdir()
+    log_path, timings, failed = stage / "log.txt", {}, []
+    with log_path.open("w") as log:
+        for chapter in manifest["chapters"]:
+            started = time.time()
+            done = subprocess.run([sys.executable, "-m", "clustutils.cli", "run", chapter, "--profile", profile,
+                                   "--output", str(stage / "notebooks")], cwd=root, stdout=log, stderr=subprocess.STDOUT)
+            timings[chapter] = round(time.time() - started, 1)
+            if done.returncode:
+                failed.append(chapter)
+            print(f"{chapter}: {'FAILED' if done.returncode else 'done'} in {timings[chapter]:.0f} s", flush=True)
+    results = root / "results" / profile
+    report = {**manifest, "profile": profile, "device": _device(), "seconds": timings, "failed": failed,
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    (stage / "run.json").write_text(json.dumps(report, indent=1) + "\n")
+    archive = out / ARCHIVE
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(stage.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(stage)))
+        for path in sorted(results.glob("*.json")) if results.is_dir() else []:
+            tar.add(path, arcname=f"results/{profile}/{path.name}")
+    print(f"wrote {archive} ({archive.stat().st_size / 2**20:.1f} MiB); failed: {failed or 'none'}")
+    return archive
+
+
+def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
+    """Check ``archive``'s provenance against the checkout ``root``, then put its notebooks and results in place."""
+    from .cli import BOOK_PROFILES
+
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            report = json.load(tar.extractfile("run.json"))
+        except KeyError:
+            raise KitError(f"{archive} has no run.json: not an archive of .gpu/run.sh") from None
+        if report["profile"] not in BOOK_PROFILES:
+            raise KitError(f"{archive} ran profile {report['profile']!r}; the book takes only {', '.join(BOOK_PROFILES)}")
+        if not report["device"]["cuda"] and not allow_cpu:
+            raise KitError(f"{archive} ran on {report['device']['name']}, not on a CUDA device (--allow-cpu to accept)")
+        changed = sorted(k for k, v in report["sources"].items() if source_hashes(root).get(k) != v)
+        if changed:
+            raise KitError(f"{archive} ran other sources than this checkout's (commit {report['commit']}): {changed[:5]}")
+        names = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(("notebooks/", "results/"))]
+        for member in names:
+            if member.name.startswith("notebooks/") and Path(member.name).stem in report["failed"]:
+                continue
+            target = root / member.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())
+    return report
+
+
+def main(argv=None) -> int:
+    """``python -m clustutils.gpukit OUT [PROFILE]``: what ``.gpu/run.sh`` calls on the GPU machine."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        run_bundle(Path.cwd(), Path(argv[0]), argv[1] if len(argv) > 1 else "gpu")
+    except KitError as error:
+        print(f"clustutils: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

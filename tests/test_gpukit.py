@@ -1,0 +1,74 @@
+"""The GPU kit's round trip (bundle -> run.sh -> unpack), on the CPU at the size of chapter 0."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from clustutils import cli, gpukit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _book(tmp_path: Path) -> Path:
+    """A committed checkout holding chapter 0 and the package."""
+    book = tmp_path / "book"
+    (book / "notebooks").mkdir(parents=True)
+    shutil.copy(REPO / "_toc.yml", book)
+    for suffix in (".py", ".ipynb"):
+        shutil.copy(REPO / "notebooks" / f"00_conventions{suffix}", book / "notebooks")
+    shutil.copytree(REPO / "src" / "clustutils", book / "src" / "clustutils", ignore=shutil.ignore_patterns("__pycache__"))
+    (book / ".gitignore").write_text(".gpu/\nresults/\n")
+    git = ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci"]
+    subprocess.run([*git, "init", "-q"], cwd=book, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=book, check=True)
+    subprocess.run([*git, "commit", "-qm", "book"], cwd=book, check=True)
+    return book
+
+
+@pytest.mark.data
+def test_bundle_run_unpack_round_trip(tmp_path, shared_data, monkeypatch, capsys):
+    book = _book(tmp_path)
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
+    assert cli.main(["--book", str(book), "bundle", "00", "--no-wheels"]) == 0
+    manifest = json.loads((book / ".gpu" / "manifest.json").read_text())
+    assert manifest["chapters"] == ["00"] and (book / ".gpu" / "data" / "MNIST" / "raw").is_dir()
+
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTUTILS_")}
+    done = subprocess.run(["bash", str(book / ".gpu" / "run.sh"), str(out), "cpu"], env={**env, "PYTHON": sys.executable},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    archive = out / gpukit.ARCHIVE
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        report = json.load(tar.extractfile("run.json"))
+    assert {"run.json", "log.txt", "notebooks/00_conventions.ipynb", "results/cpu/00_conventions.json"} <= set(names)
+    assert report["failed"] == [] and report["seconds"]["00"] > 0 and report["device"]["cuda"] is False
+
+    with pytest.raises(SystemExit, match="not on a CUDA device"):
+        cli.main(["--book", str(book), "unpack", str(archive)])
+    assert cli.main(["--book", str(book), "unpack", str(archive), "--allow-cpu"]) == 0
+    executed = (book / "notebooks" / "00_conventions.ipynb").read_text()
+    assert f"commit {manifest['commit']}" in executed and "| profile cpu |" in executed
+    assert json.loads((book / "results" / "cpu" / "00_conventions.json").read_text())["entries"]
+
+    # an archive made from other sources is refused
+    source = book / "notebooks" / "00_conventions.py"
+    source.write_text(source.read_text() + "\n# %%\nprint('changed')\n")
+    with pytest.raises(SystemExit, match="other sources than this checkout"):
+        cli.main(["--book", str(book), "unpack", str(archive), "--allow-cpu"])
+
+
+def test_bundle_refuses_uncommitted_code_and_unknown_chapters(tmp_path, monkeypatch):
+    book = _book(tmp_path)
+    with pytest.raises(gpukit.KitError, match="unknown chapter"):
+        gpukit.bundle(book, ["09"], tmp_path)
+    (book / "src" / "clustutils" / "train.py").write_text("# edited\n")
+    with pytest.raises(gpukit.KitError, match="commit the code first"):
+        gpukit.bundle(book, ["00"], tmp_path)
