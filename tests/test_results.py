@@ -91,3 +91,14 @@ def test_spread_only_from_two_runs_and_rates_in_percent():
         assert _fmt(metric, 0.25) == "25.00"
     assert _fmt("hungarian_acc", float("nan")) == "empty"
     assert _fmt("loss", 0.5) == "0.5000"
+
+
+def test_the_committed_results_table_is_the_registry_rendered():
+    from pathlib import Path
+
+    from clustutils import results
+
+    root = Path(__file__).resolve().parents[1]
+    committed = (root / "book" / "_generated" / "results_table.md").read_text()
+    assert committed == results.format_table(results.table(root), markdown=True), (
+        "book/_generated/results_table.md is stale: run `clustutils results --markdown --output book/_generated/results_table.md`")

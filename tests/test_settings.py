@@ -63,3 +63,20 @@ def test_chapter_4_full_profile_is_the_authors_schedule():
     assert full.cm_batch == {"mnist": 111, "usps": 150} and full.joint_epochs == {"mnist": 1000, "usps": 1000}
     assert cm.BUDGET.settings("cpu").cm_batch == {"mnist": 1000, "usps": 1000}
     assert cm.scaled_alpha(177.0, 111, 1000) == pytest.approx(1 + 176 * 1000 / 111)
+
+
+@pytest.mark.parametrize("module", ["onestage", "energy", "gar", "cm", "histo"])
+def test_every_chapter_states_every_profile_as_changes_from_the_paper(module):
+    import dataclasses
+    import importlib
+
+    budget = importlib.import_module(f"clustutils.{module}").BUDGET
+    paper = budget.settings("full")
+    assert paper == type(paper)()  # full is the dataclass's defaults: the paper's values
+    for profile in PROFILES:
+        settings = budget.settings(profile)
+        assert dataclasses.is_dataclass(settings) and dataclasses.fields(settings)
+        table = budget.deviations_markdown(profile)
+        assert ("no deviations" in table) == (not budget.deviations(profile))
+        for row in budget.deviations(profile):
+            assert row["reason"].strip() and f"`{row['field']}`" in table
