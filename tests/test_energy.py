@@ -1,9 +1,11 @@
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from clustutils import energy as en
-
-
+from clustutils.settings import PROFILES
 
 pytestmark = pytest.mark.usefixtures("double_precision")
 
@@ -53,6 +55,18 @@ def test_csae_stacks_the_class_autoencoders():
     assert torch.allclose(model.energies(x), expected) and torch.allclose(model(x), expected)  # C starts at 0
 
 
+def _recorded_inputs(module, method="forward"):
+    """Wrap ``module.<method>`` so that the first argument of every call is recorded."""
+    seen, original = [], getattr(module, method)
+
+    def wrapper(x, *args, **kwargs):
+        seen.append(x.detach().clone())
+        return original(x, *args, **kwargs)
+
+    setattr(module, method, wrapper)
+    return seen
+
+
 def test_tied_autoencoder_losses():
     torch.manual_seed(0)
     x = torch.rand(8, 6)
@@ -62,6 +76,26 @@ def test_tied_autoencoder_losses():
     dae = en.TiedAutoencoder(6, 4, "modulus", corruption=0.5)
     dae.eval()
     assert torch.allclose(dae.loss(x), ((dae(x) - x) ** 2).sum(-1).mean())  # no noise in eval mode
+
+
+def test_denoising_masks_the_stated_fraction_in_training_mode():
+    torch.manual_seed(0)
+    x = 0.1 + torch.rand(500, 20)  # no zero pixels: every zero the model sees is masking noise
+    dae = en.TiedAutoencoder(20, 8, "modulus", corruption=0.3)
+    dae.train()
+    seen = _recorded_inputs(dae)
+    loss = dae.loss(x)
+    assert len(seen) == 1 and seen[0].shape == x.shape
+    masked = seen[0] == 0
+    assert abs(masked.double().mean() - 0.3) < 0.02  # the corruption level, not 1 - level
+    assert torch.equal(seen[0][~masked], x[~masked])  # the other pixels are kept as they are
+    assert torch.allclose(loss, ((dae(seen[0]) - x) ** 2).sum(-1).mean())  # the target is the clean x
+
+    factored = en.FactoredCSAE(3, 20, 5, 4)
+    y = torch.arange(500) % 3
+    seen = _recorded_inputs(factored, "reconstruct")
+    factored.denoising_loss(x, y, corruption=0.3)
+    assert abs((seen[0] == 0).double().mean() - 0.3) < 0.02
 
 
 def test_factored_model_is_a_csae_with_factored_weights():
@@ -89,12 +123,122 @@ def test_rbm_free_energies_match_the_autoencoder_energies():
         en.rbm_negative_free_energy(x, torch.zeros(17, 5), torch.zeros(17), b_r)
 
 
-def test_pretrain_and_finetune_separate_two_blobs():
+def _blobs(n=200, d=6):
     torch.manual_seed(0)
-    x = torch.cat([torch.rand(200, 6) * 0.3, 0.7 + torch.rand(200, 6) * 0.3])
-    y = torch.cat([torch.zeros(200), torch.ones(200)]).long()
-    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=3, lr=0.01)
-    assert len(aes) == 2 and torch.allclose(aes[1].b_r, x[200:].mean(0), atol=0.2)
-    model = en.CSAE.from_autoencoders(aes)
-    en.finetune(model, x, y, x, y, epochs=5, lr=0.01)
-    assert en.error_rate(model, x, y) < 0.05
+    x = torch.cat([torch.rand(n, d) * 0.3, 0.7 + torch.rand(n, d) * 0.3])
+    return x, torch.cat([torch.zeros(n), torch.ones(n)]).long()
+
+
+def test_pretraining_lowers_each_class_loss():
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=20, lr=0.01)
+    for k in range(2):
+        torch.manual_seed(k)  # the initialisation pretraining started from (seed 0: torch.manual_seed(0 * 1000 + k))
+        start = en.TiedAutoencoder(6, 3, "sigmoid")
+        with torch.no_grad():
+            start.b_r.copy_(x[y == k].mean(0))
+        rows = x[y == k]
+        assert aes[k].loss(rows) < 0.8 * start.loss(rows)
+
+
+def test_finetuning_repairs_swapped_autoencoders():
+    """Start from the worst pretrained model: each class scored by the other class's autoencoder."""
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01)
+    model = en.CSAE.from_autoencoders(aes[::-1])
+    assert en.error_rate(model, x, y) > 0.8  # the swap makes the energies point to the wrong class
+    history = en.finetune(model, x, y, x, y, epochs=10, lr=0.05, desc="test")
+    assert history[-1] < 0.1 * history[0]
+    assert en.error_rate(model, x, y) < 0.02
+
+
+def test_factored_pretraining_lowers_the_denoising_loss():
+    x, y = _blobs()
+    torch.manual_seed(0)
+    model = en.FactoredCSAE(2, 6, 4, 3)
+    history = en.pretrain_factored(model, x, y, epochs=10, lr=0.01, corruption=0.2)
+    assert torch.allclose(model.b_r[0], x[y == 0].mean(0), atol=0.3)
+    assert len(history) == 10 and history[-1] < 0.5 * history[0]
+
+
+def test_kmeans_energy_is_the_potential_of_the_max_autoencoder_across_cells():
+    g = torch.Generator().manual_seed(1)
+    centres = F.normalize(torch.randn(4, 3, generator=g), dim=1)
+    start, end = torch.randn(2, 20, 3, generator=g) * 2
+    cells = lambda v: (v @ centres.T).argmax(-1)  # noqa: E731
+    assert (cells(start) != cells(end)).sum() >= 10  # most segments cross a boundary
+
+    def gap(w, energy_fn):
+        work = en.line_integral(lambda v: en.kmeans_reconstruct(v, w) - v, start, end, steps=20000)
+        return float((energy_fn(end, w) - energy_fn(start, w) - work).abs().max())
+
+    assert gap(centres, en.kmeans_energy) < 1e-3
+    assert gap(centres, lambda v, w: -en.kmeans_energy(v, w)) > 0.1  # wrong sign
+    assert gap(centres, lambda v, w: 2 * en.kmeans_energy(v, w)) > 0.1  # wrong scale (the printed one has both)
+    assert gap(centres * torch.tensor([[0.5], [1.0], [1.0], [1.5]]), en.kmeans_energy) > 0.1  # unequal norms
+
+
+def test_kmeans_reconstruction_is_the_nearest_unit_centre():
+    g = torch.Generator().manual_seed(2)
+    centres = F.normalize(torch.randn(5, 4, generator=g), dim=1)
+    x = torch.randn(100, 4, generator=g)
+    nearest = centres[torch.cdist(x, centres).argmin(1)]
+    assert torch.equal(en.kmeans_reconstruct(x, centres), nearest)
+
+
+def test_divergence_of_the_field_is_the_closed_form_laplacian():
+    W, b_h, b_r, x = _params(d=5, h=7)
+    for name in ("sigmoid", "tanh", "linear", "square"):
+        field = lambda v: en.reconstruct(v, W, b_h, b_r, name) - v  # noqa: E731
+        assert torch.allclose(en.divergence(field, x), en.laplacian(x, W, b_h, name), atol=1e-5), name
+        energy = lambda v: en.energy(v, W, b_h, b_r, name)  # noqa: E731
+        assert torch.allclose(en.fd_laplacian(energy, x), en.laplacian(x, W, b_h, name), atol=1e-3), name
+    centres = F.normalize(torch.randn(4, 5), dim=1)
+    kmeans = en.fd_laplacian(lambda v: en.kmeans_energy(v, centres), x)
+    assert torch.allclose(kmeans, torch.full_like(kmeans, -5.0), atol=1e-4)  # Eq. 44
+
+
+def test_fixed_points_and_their_kinds():
+    field = lambda t: t - t**3  # noqa: E731  (zeros -1, 0, 1, two of them on the grid)
+    energy = lambda t: t**2 / 2 - t**4 / 4  # noqa: E731  (dE/dt = field)
+    for n in (4001, 400, 7):
+        points, crossing = en.fixed_points_1d(field, -2.0, 2.0, n=n)
+        assert torch.allclose(points, torch.tensor([-1.0, 0.0, 1.0]), atol=1e-12), n
+        assert crossing.tolist() == [1, -1, 1]
+    assert en.stationary_kind(energy, points).tolist() == [1, -1, 1]  # maxima at the attractors
+    assert en.stationary_kind(lambda t: -energy(t), points).tolist() == [-1, 1, -1]
+    assert en.stationary_kind(lambda t: energy(t) + 0.1 * t, points).tolist() == [0, 0, 0]  # not stationary there
+    points, crossing = en.fixed_points_1d(lambda t: 0.3 - t, -1.0, 1.0, n=10)
+    assert torch.allclose(points, torch.tensor([0.3])) and crossing.tolist() == [1]
+
+
+def test_fit_constants_reaches_the_convex_optimum():
+    g = torch.Generator().manual_seed(3)
+    energies = torch.randn(600, 5, generator=g) * 3 + torch.tensor([0.0, 4.0, -2.0, 1.0, 8.0])
+    y = (energies + torch.randn(600, 5, generator=g) * 4).argmax(1)
+    C, loss, gradient_norm = en.fit_constants(energies, y)
+    assert gradient_norm < 1e-6 and abs(float(C.sum())) < 1e-6
+    C = C.clone().requires_grad_(True)
+    objective = F.cross_entropy(energies + C, y)
+    (gradient,) = torch.autograd.grad(objective, C)
+    assert float(gradient.norm()) < 1e-6 and abs(objective.item() - loss) < 1e-10  # autograd agrees: a stationary point
+    # class frequencies are matched: the optimality condition of the constants
+    assert torch.allclose(F.softmax(energies + C.detach(), 1).mean(0), torch.bincount(y, minlength=5) / 600.0, atol=1e-6)
+    for _ in range(20):  # convex: no nearby point is lower
+        assert float(F.cross_entropy(energies + C.detach() + 0.05 * torch.randn(5, generator=g), y)) > loss
+    model = en.EnergyOffsets(5)
+    history = en.finetune(model, energies, y, energies, y, epochs=3, lr=0.01, desc="test")
+    assert F.cross_entropy(model(energies), y).item() > loss and len(history) == 3
+
+
+def test_settings_profiles_are_stated_changes_from_the_full_profile():
+    assert en.BUDGET.settings("full") == en.Settings()
+    cpu, smoke, gpu = (en.BUDGET.settings(p) for p in ("cpu", "smoke", "gpu"))
+    assert (cpu.n_hidden, cpu.n_factors, cpu.pretrain_epochs, cpu.finetune_epochs) == (100, 200, 10, 10)
+    assert cpu.seeds == (0, 1, 2) and cpu.n_train is None and cpu.factored_pretrain_lr == 0.01
+    assert en.Settings().factored_pretrain_lr == 0.003 and en.Settings().n_factors == 300
+    assert dataclasses.asdict(gpu) == dataclasses.asdict(cpu)
+    assert smoke.n_train == 2000 and smoke.n_val == 500 and smoke.toy_1d_epochs == 150
+    for profile in PROFILES:
+        for row in en.BUDGET.deviations(profile):
+            assert row["reason"].strip() and row["value"] != row["paper"]

@@ -264,9 +264,10 @@ def cmd_student(args) -> int:
     root = book_root(args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    citations = bibliography(root / "book" / "references.bib")
-    repository = yaml.safe_load((root / "_config.yml").read_text())["repository"]
-    book_url = f"{repository['url'].rstrip('/')}/blob/{repository.get('branch', 'main')}"
+    bib, config = root / "book" / "references.bib", root / "_config.yml"
+    citations = bibliography(bib) if bib.is_file() else {}
+    repository = (yaml.safe_load(config.read_text()) or {}).get("repository", {}) if config.is_file() else {}
+    book_url = f"{repository.get('url', 'https://github.com/clustbook/clustbook').rstrip('/')}/blob/{repository.get('branch', 'main')}"
     for src in notebook_sources(root):
         notebook = strip_solutions(nbformat.read(src.with_suffix(".ipynb"), as_version=4))
         glued = glued_values(notebook)

@@ -7,23 +7,34 @@ elementwise activation ``h`` with antiderivative ``H`` its potential energy is
 
 so that ``dE/dx = r(x) - x``.  Weights are stored as ``W`` of shape
 ``(hidden, input)``; ``x`` is a batch ``(N, input)``.
+
+Beside the energies, the module holds the numerical tools that chapter 2 checks them with (line
+integrals, divergences and Laplacians by finite differences, fixed points of 1-D fields), the
+class-specific autoencoder classifiers (CSAE, Eq. 45, and its factored form, Eqs. 46-50) with their
+training, and the chapter's :class:`Settings` and :data:`BUDGET`.  All gradient training goes
+through :func:`clustutils.train.fit`; :func:`fit_constants` solves a convex problem with SciPy's
+L-BFGS on an exact gradient, without autograd.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .settings import Budget
 from .train import error_rate
 
 __all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder", "CSAE",
            "rbm_negative_free_energy", "pretrain_class_autoencoders", "error_rate", "finetune",
-           "FactoredCSAE"]
+           "FactoredCSAE", "pretrain_factored", "kmeans_reconstruct", "kmeans_energy", "line_integral",
+           "divergence", "fd_laplacian", "fixed_points_1d", "stationary_kind", "EnergyOffsets", "fit_constants",
+           "Settings", "BUDGET"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,11 @@ ACTIVATIONS = {
     "relu": Activation("relu", F.relu, lambda u: F.relu(u) ** 2 / 2, lambda u: (u > 0).to(u.dtype), smooth=False),
     "modulus": Activation("modulus", torch.abs, lambda u: torch.sign(u) * u**2 / 2, torch.sign, smooth=False),
 }
-"""The activations of the paper's Section 2.3 with their antiderivatives (Eqs. 12-20)."""
+"""The activations of the paper's Section 2.3 with their antiderivatives (Eqs. 12-20).
+
+The paper numbers the ReLU activation (Eq. 19) but not its energy; its printed energy,
+``(sign(u) + 1) u^2 / 2``, is twice the antiderivative used here, ``max(u, 0)^2 / 2``.
+"""
 
 
 def _act(activation) -> Activation:
@@ -79,6 +94,88 @@ def contraction(x, W, b_h, activation="sigmoid"):
 def laplacian(x, W, b_h, activation="sigmoid"):
     """Laplacian of the energy, ``sum_k h'(u_k) ||w_k||^2 - D`` per row (Eq. 38); negative: a sink."""
     return (_act(activation).dh(x @ W.T + b_h) * (W**2).sum(1)).sum(-1) - x.shape[-1]
+
+
+def kmeans_reconstruct(x, centres):
+    """Reconstruction of the tied autoencoder with one-hot "max" hidden units (Eq. 24).
+
+    ``h_i(x) = 1`` for the centre of largest inner product ``<x, w_i>``, so ``W^T h(x) = w_{s(x)}``;
+    with unit-norm rows of ``centres`` this is the nearest centre (Eq. 23).
+    """
+    return centres[(x @ centres.T).argmax(-1)]
+
+
+def kmeans_energy(x, centres):
+    """Energy ``-1/2 ||x - w_{s(x)}||^2`` of the k-means autoencoder, per row (up to a constant).
+
+    Its gradient is ``w_{s(x)} - x = r(x) - x`` (Eq. 43) inside every cell, and with unit-norm
+    centres it is continuous across cell boundaries, so it is a potential of the whole field.  The
+    paper's printed energy (Section 2.3.8, unnumbered), ``||x - w_{s(x)}||^2``, has the opposite
+    sign and twice the scale.
+    """
+    return -0.5 * ((x - kmeans_reconstruct(x, centres)) ** 2).sum(-1)
+
+
+def line_integral(field, start, end, steps: int = 2000):
+    """``integral of field(x) . dx`` along the straight segments from rows of ``start`` to rows of ``end``.
+
+    Midpoint rule with ``steps`` points per segment; ``field`` maps ``(M, D)`` to ``(M, D)``.  For a
+    gradient field this equals ``E(end) - E(start)``, whatever the path: a test of a claimed potential
+    that does not differentiate it.
+    """
+    t = (torch.arange(steps, dtype=start.dtype) + 0.5) / steps
+    delta = end - start
+    points = start[:, None, :] + t[None, :, None] * delta[:, None, :]
+    values = field(points.reshape(-1, start.shape[1])).reshape(points.shape)
+    return (values * delta[:, None, :]).sum(-1).mean(1)
+
+
+def divergence(field, x, eps: float = 1e-4):
+    """Divergence ``sum_i d field_i / d x_i`` at the rows of ``x`` by central differences of step ``eps``."""
+    n, d = x.shape
+    shift = torch.eye(d, dtype=x.dtype) * eps
+    plus = field((x[:, None, :] + shift).reshape(-1, d)).reshape(n, d, d)
+    minus = field((x[:, None, :] - shift).reshape(-1, d)).reshape(n, d, d)
+    return (plus - minus).diagonal(dim1=1, dim2=2).sum(-1) / (2 * eps)
+
+
+def fd_laplacian(fn, x, eps: float = 1e-3):
+    """Laplacian of a scalar function ``fn`` (rows to values) at the rows of ``x`` by central second differences."""
+    n, d = x.shape
+    shift = torch.eye(d, dtype=x.dtype) * eps
+    plus = fn((x[:, None, :] + shift).reshape(-1, d)).reshape(n, d)
+    minus = fn((x[:, None, :] - shift).reshape(-1, d)).reshape(n, d)
+    return (plus + minus - 2 * fn(x)[:, None]).sum(-1) / eps**2
+
+
+def fixed_points_1d(field, lo: float, hi: float, n: int = 4001, iterations: int = 60):
+    """Zeros of a continuous one-dimensional ``field`` on ``[lo, hi]`` and how the field crosses them.
+
+    Each change of sign between neighbours of a grid of ``n`` points (a zero on a grid point counts
+    once, on the side where the field is positive) is refined by ``iterations`` bisection steps, to
+    float precision.  Returns ``(points, crossing)`` with ``crossing = +1`` where the field goes from
+    positive to negative (an attractor of ``x <- r(x)``) and ``-1`` where it goes from negative to
+    positive (a repeller).  ``field`` maps a 1-D tensor of positions to values.  A zero where the
+    field touches 0 without changing sign is reported twice or not at all.
+    """
+    grid = torch.linspace(lo, hi, n, dtype=torch.float64)
+    positive = field(grid) > 0
+    index = torch.nonzero(positive[1:] != positive[:-1])[:, 0]
+    left, right, left_positive = grid[index].clone(), grid[index + 1].clone(), positive[index]
+    for _ in range(iterations):
+        mid = (left + right) / 2
+        to_right = (field(mid) > 0) == left_positive  # the sign change lies in [mid, right]
+        left, right = torch.where(to_right, mid, left), torch.where(to_right, right, mid)
+    return (left + right) / 2, torch.where(left_positive, 1, -1)
+
+
+def stationary_kind(energy_fn, points, delta: float = 1e-3):
+    """``+1`` where ``E`` has a local maximum at a point (higher than at ``point +- delta``), ``-1`` a local
+    minimum, ``0`` neither (``E`` is not stationary there); ``energy_fn`` maps a 1-D tensor of positions to energies.
+    """
+    centre, left, right = energy_fn(points), energy_fn(points - delta), energy_fn(points + delta)
+    maximum, minimum = (centre > left) & (centre > right), (centre < left) & (centre < right)
+    return maximum.long() - minimum.long()
 
 
 class TiedAutoencoder(nn.Module):
@@ -195,6 +292,50 @@ class FactoredCSAE(nn.Module):
         return ((self.reconstruct(noisy, y) - x) ** 2).sum(-1).mean()
 
 
+class EnergyOffsets(nn.Module):
+    """The constants ``C`` of Eq. 45 alone: maps class energies ``(N, K)`` to logits ``E + C``."""
+
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.C = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, energies):
+        return energies + self.C
+
+
+def fit_constants(energies, y, *, tol: float = 1e-9, max_iter: int = 1000):
+    """The constants ``C`` of Eq. 45 for fixed class energies, fitted to convergence ("normalise only", Table 4).
+
+    The mean cross-entropy ``mean_n [logsumexp_j(E_nj + C_j) - E_{n,y_n} - C_{y_n}]`` is convex in ``C``
+    (a log-sum-exp of affine maps minus an affine map), so any local minimum is the global one.
+    We minimise it with L-BFGS on the exact gradient ``mean_n softmax(E_n + C) - onehot(y_n)``, in
+    float64 and without autograd.  The gradient sums to zero over classes, so from ``C = 0`` the
+    iterates keep ``sum(C) = 0``, which picks one of the optimal ``C`` (they differ by a common shift).
+
+    Returns ``(C, loss, gradient_norm)``: a tensor of the energies' dtype and device, the final mean
+    cross-entropy and the norm of its gradient.
+    """
+    from scipy.optimize import minimize
+
+    e = energies.detach().double().cpu().numpy()
+    labels = y.cpu().numpy()
+    onehot = np.eye(e.shape[1])[labels]
+
+    def loss_and_gradient(c):
+        logits = e + c
+        top = logits.max(1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(1))
+        probabilities = np.exp(logits - log_norm[:, None])
+        loss = float(np.mean(log_norm - logits[np.arange(len(e)), labels]))
+        return loss, (probabilities - onehot).mean(0)
+
+    result = minimize(loss_and_gradient, np.zeros(e.shape[1]), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0})
+    loss, gradient = loss_and_gradient(result.x)
+    return (torch.as_tensor(result.x, dtype=energies.dtype, device=energies.device), loss,
+            float(np.linalg.norm(gradient)))
+
+
 def rbm_negative_free_energy(x, W, b_h, b_r, visible: str = "gaussian"):
     """``log sum_h exp(-E(x, h))`` of an RBM by enumerating all binary hidden states (small ``hidden`` only).
 
@@ -241,6 +382,23 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
     return models
 
 
+def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, corruption: float = 0.2,
+                      seed: int = 0, batch_size: int = 100, desc: str = "factored pretraining") -> list[float]:
+    """Denoising pretraining of a :class:`FactoredCSAE` on all classes at once (Section 4.3), SGD with momentum 0.9.
+
+    Each row trains the autoencoder of its own class and the shared ``W_x``, ``W_h`` (the label masks
+    the class-specific parameters, Eqs. 46-47).  ``b_r`` starts at the class means.  Returns the
+    mean training loss per epoch.
+    """
+    from .train import fit
+
+    with torch.no_grad():
+        model.b_r.copy_(torch.stack([x[y == k].mean(0) for k in range(model.b_r.shape[0])]))
+    return fit(model, lambda m, xb, yb: m.denoising_loss(xb, yb, corruption), (x, y), epochs=epochs,
+               batch_size=batch_size, seed=seed, optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9),
+               desc=desc)
+
+
 def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, seed: int = 0, batch_size: int = 100,
              parameters=None, desc: str = "fine-tuning") -> list[float]:
     """Discriminative training of ``-log P(y|x)`` (Eq. 45) with SGD and momentum 0.9.
@@ -253,3 +411,54 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
     optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9)
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
                optimizer=optimizer, seed=seed, select_best=lambda m: error_rate(m, x_val, y_val), desc=desc)
+
+
+# --------------------------------------------------------------------------
+# Chapter 2's settings: the paper's values, each profile as stated changes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Chapter 2's budget; the defaults are the ``full`` profile: the paper's values where it gives them
+    (Section 4.2-4.4), our stated choices where it does not (comments say which)."""
+
+    toy_1d_epochs: int = 400  # the 1-D example is ours (the paper has none): Adam, lr 0.01
+    n_hidden: int = 300  # the paper validated 100, 200, 300 and 500 hidden units per class
+    n_factors: int = 300  # the paper validated 100-500 factors
+    pretrain_epochs: int = 30  # the paper chose pretraining length "by visual inspection" of the filters
+    finetune_epochs: int = 100  # "We trained all models for 100 epochs"
+    seeds: tuple = (0, 1, 2)  # the paper reports single numbers; we average three seeds
+    n_train: int | None = None  # None: the MNIST training set less the validation digits
+    n_val: int = 10000  # the paper validated, then retrained on train + validation; we keep the split
+    n_test: int | None = None  # None: all 10,000 MNIST test digits
+    n_small: int = 10000  # MNIST-small has 10,000 training digits
+    n_small_val: int = 2000  # and 2,000 validation digits
+    contraction_weight: float = 0.5  # the paper tried 0.2, 0.5 and 1.0
+    corruption: float = 0.2  # the paper tried 0.2 and 0.5
+    batch_size: int = 100  # the paper's
+    learning_rate: dict = field(default_factory=lambda: {"sigmoid": 0.01, "tanh": 0.01, "linear": 0.001,
+                                                         "modulus": 0.001})  # not given; linear/modulus diverge at 0.01
+    factored_pretrain_lr: float = 0.003  # not given; 0.01 diverges at 300 factors and 300 hidden units (training loss)
+
+
+_CPU = {
+    "n_hidden": (100, "time: the smallest size the paper validated"),
+    "n_factors": (200, "time"),
+    "pretrain_epochs": (10, "time"),
+    "finetune_epochs": (10, "time; the paper found the best validation cost often within 10 epochs"),
+    "factored_pretrain_lr": (0.01, "the paper gives no rate; at 100 hidden units and 200 factors 0.01 trains stably "
+                          "(the training loss falls every epoch)"),
+}
+_SMOKE = {
+    **_CPU,
+    "toy_1d_epochs": (150, "CI: under 2 minutes a notebook"),
+    "n_hidden": (16, "CI"), "n_factors": (16, "CI"), "pretrain_epochs": (1, "CI"), "finetune_epochs": (1, "CI"),
+    "seeds": ((0,), "CI: one seed"), "n_train": (2000, "CI"), "n_val": (500, "CI"), "n_test": (1000, "CI"),
+    "n_small": (2000, "CI"), "n_small_val": (500, "CI"),
+}
+#: Chapter 2's profiles.  ``gpu`` is ``cpu``'s budget until it is sized from GPU step times.
+BUDGET = Budget(Settings(), {
+    "smoke": _SMOKE,
+    "cpu": _CPU,
+    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+})
