@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .settings import Budget
+from .settings import Budget, provisional_gpu
 from .train import WeightAverage, batched, error_rate, fit
 
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
@@ -219,5 +219,5 @@ _SMOKE = {
 BUDGET = Budget(Settings(), {
     "smoke": _SMOKE,
     "cpu": _CPU,
-    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+    "gpu": provisional_gpu(_CPU),
 })

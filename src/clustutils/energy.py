@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import Budget
+from .settings import Budget, provisional_gpu
 from .train import error_rate
 
 __all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder", "CSAE",
@@ -460,5 +460,5 @@ _SMOKE = {
 BUDGET = Budget(Settings(), {
     "smoke": _SMOKE,
     "cpu": _CPU,
-    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+    "gpu": provisional_gpu(_CPU),
 })

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import Budget
+from .settings import Budget, provisional_gpu
 from .train import batch_slices, batched
 from .train import fit as engine_fit
 
@@ -447,5 +447,5 @@ _SMOKE = {
 BUDGET = Budget(Settings(), {
     "smoke": _SMOKE,
     "cpu": _CPU,
-    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+    "gpu": provisional_gpu(_CPU),
 })

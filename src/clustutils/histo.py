@@ -31,7 +31,7 @@ from torch import nn
 
 from . import metrics
 from .kmeans import kmeans, nearest_centre
-from .settings import Budget
+from .settings import Budget, provisional_gpu
 from .train import batched, fit
 
 __all__ = [
@@ -443,5 +443,5 @@ _SMOKE = {
 BUDGET = Budget(Settings(), {
     "smoke": _SMOKE,
     "cpu": _CPU,
-    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items()},
+    "gpu": provisional_gpu(_CPU),
 })

@@ -39,7 +39,7 @@ from torch import nn
 
 from . import metrics
 from .kmeans import kmeans
-from .settings import Budget
+from .settings import Budget, provisional_gpu
 from .train import batched
 
 __all__ = [
@@ -473,5 +473,5 @@ _SMOKE = {
 BUDGET = Budget(Settings(), {
     "smoke": _SMOKE,
     "cpu": _CPU,
-    "gpu": {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in _CPU.items() if k != "restarts"},
+    "gpu": provisional_gpu(_CPU, keep_paper=("restarts",)),
 })
