@@ -21,7 +21,7 @@ env: $(STAMP)
 ## Build the book into _build/html (notebooks checked, results table regenerated first; warnings are errors).
 book: $(STAMP)
 	$(BIN)/clustutils check-notebooks
-	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md
+	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md --figure book/_generated/results_overview.png
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 ## Run every test: unit tests, notebooks in the smoke profile, nbval, pairing check.

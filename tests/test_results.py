@@ -40,9 +40,11 @@ def test_table_shows_not_yet_run_and_skips_smoke(tmp_path):
     assert "not yet run" in results.format_table(rows)
     _record(tmp_path, 0.97)
     _record(tmp_path, 0.98, profile="full")
-    text = results.format_table(results.table(tmp_path), markdown=True)
+    text = results.results_page(tmp_path)
     ours = [line for line in text.splitlines() if line.startswith("| gar_acol | mnist | acc |")]
     assert len(ours) == 2 and "98.00 ± 1.00" in ours[0] and "| full |" in ours[0] and "| cpu |" in ours[1]
+    overview = [line for line in text.splitlines() if line.startswith("| 03 | gar_acol · mnist · acc |")]
+    assert overview == ["| 03 | gar_acol · mnist · acc | 98.32 ± 0.08 | 98.00 ± 1.00 | -0.3 | full, 3 runs |"]  # strongest run
 
 
 def test_extra_results_without_paper_value_still_listed(tmp_path):
@@ -100,5 +102,5 @@ def test_the_committed_results_table_is_the_registry_rendered():
 
     root = Path(__file__).resolve().parents[1]
     committed = (root / "book" / "_generated" / "results_table.md").read_text()
-    assert committed == results.format_table(results.table(root), markdown=True), (
+    assert committed == results.results_page(root), (
         "book/_generated/results_table.md is stale: run `clustutils results --markdown --output book/_generated/results_table.md`")

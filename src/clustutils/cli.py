@@ -177,7 +177,10 @@ def cmd_check_notebooks(args) -> int:
 
 
 def cmd_results(args) -> int:
-    text = results.format_table(results.table(book_root(args)), markdown=args.markdown)
+    root = book_root(args)
+    if args.figure:
+        print(f"wrote {results.overview_figure(args.figure, root)}")
+    text = results.results_page(root) if args.markdown else results.format_table(results.table(root))
     if args.output:
         Path(args.output).write_text(text)
     else:
@@ -347,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timings", help="write the wall time of each notebook to this JSON file")
     run.set_defaults(func=cmd_run)
     res = sub.add_parser("results", help="print the paper-vs-ours table")
-    res.add_argument("--markdown", action="store_true", help="Markdown table (as in the book)")
+    res.add_argument("--markdown", action="store_true", help="the Results page's Markdown (overview, then each chapter)")
+    res.add_argument("--figure", help="also draw the overview figure (headline rows, ours beside the paper) to this PNG")
     res.add_argument("--output", help="write to this file instead of standard output")
     res.set_defaults(func=cmd_results)
     student = sub.add_parser("student", help="write copies of the notebooks with solutions removed")

@@ -24,9 +24,22 @@ from pathlib import Path
 
 from .settings import PROFILES  # one list of profiles
 
-__all__ = ["PROFILES", "BOOK_PROFILES", "project_root", "git_commit", "paper_values", "record", "load_results", "table", "format_table"]
+__all__ = ["PROFILES", "BOOK_PROFILES", "HEADLINES", "project_root", "git_commit", "paper_values", "record", "load_results",
+           "table", "format_table", "chapter_titles", "results_page", "overview_figure"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
+#: Each chapter's headline results (experiment, dataset, metric): the Results page's overview and figure.
+HEADLINES = {
+    "01_one_stage_autoencoders": [("acrbm_shallow_10", "mnist", "majority_acc"), ("acrbm_shallow_30", "mnist", "majority_acc"),
+                                  ("ae_acrbm_10", "mnist", "majority_acc"), ("ae_acrbm_30", "mnist", "majority_acc")],
+    "02_autoencoder_energy": [("csae_sigmoid", "mnist", "test_error"), ("csae_modulus", "mnist", "test_error"),
+                              ("csae_linear", "mnist", "test_error")],
+    "03_gar_acol": [("gar_acol", "mnist", "acc"), ("gar_acol", "usps", "acc")],
+    "04_clustering_module": [("cm", "mnist", "acc"), ("aecm_pre", "mnist", "acc"), ("dec", "mnist", "acc"),
+                             ("idec", "mnist", "acc")],
+    "05_histopathology_kmeans": [("kmeans", "idc", "f1"), ("cnn_ae_nomaxpool_kmeans", "idc", "f1"),
+                                 ("densenet_supervised", "idc", "f1")],
+}
 PERCENT_METRICS = {"acc", "majority_acc", "nmi", "ari", "f1", "pixel_acc", "iou", "dice", "test_error", "error", "best_acc",
                    "hungarian_acc", "acc_hungarian_map", "f1_hungarian_map", "cluster_acc"}
 
@@ -216,21 +229,107 @@ def _cells(r: dict) -> dict:
     }
 
 
-def format_table(rows: list[dict], markdown: bool = False) -> str:
-    """Render :func:`table` rows (values in % for rate metrics).
-
-    As aligned text, one table; with ``markdown=True``, one section and table per notebook.
-    """
+def format_table(rows: list[dict]) -> str:
+    """Render :func:`table` rows as one aligned text table (values in % for rate metrics): the command line's view."""
     cells = [_cells(r) for r in rows]
-    if markdown:
-        header = ["Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit", "Note"]
-        out = []
-        for notebook in dict.fromkeys(c["Notebook"] for c in cells):
-            out += ["", f"## {notebook}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            out += ["| " + " | ".join(c[h].replace("|", "\\|") for h in header) + " |" for c in cells if c["Notebook"] == notebook]
-        return "\n".join(out).lstrip() + "\n"
     header = ["Notebook", "Experiment", "Dataset", "Metric", "Paper", "Ours", "Runs", "Profile", "Device", "Commit"]
     widths = [max([len(h)] + [len(c[h]) for c in cells]) for h in header]
     fmt = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt([c[h] for h in header]) for c in cells]
     return "\n".join(lines) + "\n"
+
+
+def chapter_titles(root: str | os.PathLike | None = None) -> dict:
+    """``{notebook: "Chapter N: title"}`` from each notebook's first heading (chapter 0 is the conventions)."""
+    titles = {}
+    for source in sorted((Path(root or project_root()) / "notebooks").glob("[0-9][0-9]_*.py")):
+        heading = next((line[4:].strip() for line in source.read_text().splitlines() if line.startswith("# # ")), source.stem)
+        titles[source.stem] = f"Chapter {int(source.stem[:2])}: {heading}"
+    return titles
+
+
+def _strongest(rows: list[dict], key: tuple) -> dict | None:
+    """The row of ``key`` from the strongest profile that ran it (full > gpu > cpu), or the not-yet-run row."""
+    candidates = [r for r in rows if (r["notebook"], r["experiment"], r["dataset"], r["metric"]) == key]
+    ran = [r for r in candidates if r["ours"]]
+    ran.sort(key=lambda r: BOOK_PROFILES.index(r["ours"]["profile"]))
+    return (ran or candidates or [None])[0]
+
+
+def _gap(r: dict) -> str:
+    if not (r["ours"] and r["paper"] is not None):
+        return ""
+    scale = 100.0 if r["metric"] in PERCENT_METRICS else 1.0
+    return f"{(r['ours']['value'] - r['paper']) * scale:+.1f}"
+
+
+def results_page(root: str | os.PathLike | None = None) -> str:
+    """The Results page's generated part: an overview of each chapter's headline rows, then every row by chapter.
+
+    Notes, devices and commits are footnotes, so the tables stay within the page's column.
+    """
+    rows, titles = table(root), chapter_titles(root)
+    out = ["## Overview", "",
+           "Each chapter's headline results from its strongest run (`full`, else `gpu`, else `cpu`); *ours − paper* is in "
+           "percentage points for rates.", "",
+           "| chapter | result | paper | ours | ours − paper | run |", "|---|---|---|---|---|---|"]
+    for notebook, keys in HEADLINES.items():
+        for key in keys:
+            r = _strongest(rows, (notebook, *key))
+            if r is None:
+                continue
+            e = r["ours"]
+            run = f"{e['profile']}, {e['runs']} run{'s' if e['runs'] > 1 else ''}" if e else ""
+            out.append(f"| {notebook[:2]} | {key[0]} · {key[1]} · {key[2]} | {_fmt(key[2], r['paper'], r['paper_std'])} | "
+                       f"{_fmt(key[2], e['value'], e['std'], e['runs']) if e else 'not yet run'} | {_gap(r)} | {run} |")
+    out += ["", "```{figure} _generated/results_overview.png", ":name: fig-results-overview", ":width: 100%", "",
+            "Headline results, ours (circles, by profile) beside the paper's (crosses), in percent. Rates where lower is "
+            "better (test error) are marked in the labels.", "```"]
+    for notebook in dict.fromkeys(r["notebook"] for r in rows):
+        out += ["", f"## {titles.get(notebook, notebook)}", "", "| experiment | dataset | metric | paper | ours | runs | profile |",
+                "|---|---|---|---|---|---|---|"]
+        notes = []
+        for r in (r for r in rows if r["notebook"] == notebook):
+            c = _cells(r)
+            mark = ""
+            if r["ours"]:
+                notes.append(f"{c['Note'] + '; ' if c['Note'] else ''}{c['Device']}, commit {c['Commit']}")
+                mark = f" [^{notebook[:2]}-{len(notes)}]"
+            out.append("| " + " | ".join(v.replace("|", "\\|") for v in (c["Experiment"], c["Dataset"], c["Metric"], c["Paper"],
+                                                                            c["Ours"] + mark, c["Runs"], c["Profile"])) + " |")
+        out += [""] + [f"[^{notebook[:2]}-{i}]: {note.replace('|', '/')}" for i, note in enumerate(notes, 1)]
+    return "\n".join(out) + "\n"
+
+
+def overview_figure(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """Dot plot of the headline rows: ours (by profile) and the paper's value, in %, sized for the page column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = table(root)
+    picked = [(nb, key, _strongest(rows, (nb, *key))) for nb, keys in HEADLINES.items() for key in keys]
+    picked = [(nb, key, r) for nb, key, r in picked if r is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(picked) + 1.0), dpi=100)
+    colours = {"full": "tab:green", "gpu": "tab:orange", "cpu": "tab:blue"}
+    for i, (nb, key, r) in enumerate(picked):
+        if r["paper"] is not None:
+            ax.plot(100 * r["paper"], i, "kx", ms=7)
+        if r["ours"]:
+            ax.plot(100 * r["ours"]["value"], i, "o", color=colours[r["ours"]["profile"]], ms=6)
+    labels = [f"{nb[:2]} {key[0]} · {key[1]}{' (error)' if 'error' in key[2] else ''}" for nb, key, _ in picked]
+    ax.set_yticks(range(len(picked)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("percent (ACC, majority ACC, F1 or test error)")
+    ax.set_ylabel("chapter and result")
+    handles = [plt.Line2D([], [], color="k", marker="x", ls="", label="paper")]
+    handles += [plt.Line2D([], [], color=c, marker="o", ls="", label=f"ours ({p})") for p, c in colours.items()]
+    ax.legend(handles=handles, fontsize=8, loc="lower center", bbox_to_anchor=(0.4, 1.0), ncol=4, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
