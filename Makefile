@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The data root is the package's: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data (CI sets ../shared/data).
 DATA_ROOT = $(shell $(BIN)/python -c "from clustutils.data import data_root; print(data_root())")
 
-.PHONY: book test unit notebooks nbval sync env clean
+.PHONY: book test unit notebooks nbval sync env clean check-book
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -23,6 +23,12 @@ book: $(STAMP)
 	$(BIN)/clustutils check-notebooks
 	$(BIN)/clustutils results --markdown --output book/_generated/results_table.md --figure book/_generated/results_overview.png
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+## Render the built book in headless Chromium at 1400 px: fail on tables or figures wider than the column.
+## Needs Debian's chromium; installs the playwright package into .venv. Screenshots: _build/check-book/.
+check-book: $(STAMP)
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet playwright
+	$(BIN)/python tests/check_book.py
 
 ## Run every test: unit tests, notebooks in the smoke profile, nbval, pairing check.
 test: unit notebooks nbval

@@ -1,0 +1,71 @@
+"""Render the built book in headless Chromium at 1400 px and check that nothing is wider than its column.
+
+``make check-book`` runs it after ``make book``: it opens the Results page and every chapter, measures
+the article column and every table and figure image in it, fails (exit 1) naming each one that is wider
+than the column or an image shrunk to less than 1/1.3 of its drawn width (its labels become unreadable), and saves screenshots of the Results page and chapter 4 under ``_build/check-book/``.
+Needs Chromium (Debian package ``chromium``) and the ``playwright`` package (``.[check]``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+OUT = ROOT / "_build" / "check-book"
+PAGES = ["book/results.html", *sorted(str(p.relative_to(HTML)) for p in (HTML / "notebooks").glob("0[1-5]_*.html"))]
+SCREENSHOTS = {"book/results.html": "results.png", "notebooks/04_clustering_module.html": "chapter4.png"}
+MEASURE = """() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  const column = article.getBoundingClientRect().width;
+  const wide = [];
+  for (const el of article.querySelectorAll('table, img')) {
+    const width = el.tagName === 'TABLE' ? el.scrollWidth : el.getBoundingClientRect().width;
+    const label = (el.closest('figure')?.querySelector('figcaption')?.innerText || el.innerText || el.src || '')
+      .slice(0, 70).replace(/\\s+/g, ' ');
+    if (width > column + 1) {
+      wide.push(`${el.tagName.toLowerCase()} ${Math.round(width)} px: ${label}`);
+    } else if (el.tagName === 'IMG' && el.naturalWidth > 1.3 * width) {  // shrunk: its text is too small to read
+      wide.push(`img drawn ${el.naturalWidth} px wide, shown at ${Math.round(width)} px: ${label}`);
+    }
+  }
+  return {column: Math.round(column), wide: wide};
+}"""
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    if not (HTML / "book" / "results.html").is_file():
+        print(f"check-book: no built book in {HTML}: run `make book` first", file=sys.stderr)
+        return 2
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("check-book: Chromium not found (Debian: apt-get install chromium)", file=sys.stderr)
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for name in PAGES:
+            page.goto((HTML / name).as_uri())
+            found = page.evaluate(MEASURE)
+            status = "ok" if not found["wide"] else f"{len(found['wide'])} too wide"
+            print(f"{name}: column {found['column']} px, {status}")
+            for item in found["wide"]:
+                print(f"  {item}")
+            failures += len(found["wide"])
+            if name in SCREENSHOTS:
+                page.screenshot(path=str(OUT / SCREENSHOTS[name]), full_page=False)
+        browser.close()
+    print(f"screenshots in {OUT}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
