@@ -267,3 +267,19 @@ def test_a_data_root_that_is_a_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("CLUSTUTILS_DATA", str(not_a_folder))
     with pytest.raises(NotADirectoryError, match=r"data.txt \(from \$CLUSTUTILS_DATA\) is a file"):
         data.data_root()
+
+
+def test_one_changed_pixel_of_mnist_is_caught_by_the_content_checksum(shared_data, tmp_path):
+    import gzip
+    import shutil
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(shared_data / "MNIST" / "raw" / name, raw / name)
+    assert len(data.load("mnist", "test", root=tmp_path, download=False)) == 10_000  # an untouched copy loads
+    content = bytearray(gzip.decompress((raw / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    content[16 + 28 * 14 + 14] ^= 0xFF  # one pixel in the middle of the first digit
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(content)))  # re-compressed: still a valid .gz
+    with pytest.raises(data.CorruptDatasetError, match="decompressed content's MD5"):
+        data.load("mnist", "test", root=tmp_path, download=False)
