@@ -27,6 +27,23 @@ def kmeans_table(data: dict) -> list[str]:
     return lines
 
 
+def steps_table(cpu: dict, gpu: dict | None) -> list[str]:
+    """ms per optimiser step of each training loop on the CPU, and on a GPU with the ratio where measured."""
+    lines = [f"CPU: {cpu['device']}, {cpu['threads']} thread(s), {cpu['machine']}, torch {cpu['torch']}, {cpu['date']}"
+             + (f"; GPU: {gpu['device']}, torch {gpu['torch']}, {gpu['date']}" if gpu else "; no GPU measured yet") + ".", ""]
+    head = "| loop | CPU ms/step |" + (" GPU ms/step | CPU / GPU |" if gpu else "")
+    lines += [head, "|---|---|" + ("---|---|" if gpu else "")]
+    on_gpu = {r["loop"]: r["ms"] for r in gpu["rows"]} if gpu else {}
+    for r in cpu["rows"]:
+        cell = f"{r['ms']:.1f}" + (f" ({r['ms_keep']:.1f} with denormals kept)" if "ms_keep" in r else "")
+        extra = ""
+        if gpu:
+            g = on_gpu.get(r["loop"])
+            extra = f" {g:.2f} | {r['ms'] / g:.0f}x |" if g else " | |"
+        lines.append(f"| {r['loop']} | {cell} |{extra}")
+    return lines
+
+
 def notebook_table(data: dict) -> list[str]:
     lines = [f"Profile `{data['profile']}`, measured on: {data.get('machine', platform.machine())}.", "",
              "| notebook | wall time (s) |", "|---|---|"]
@@ -38,6 +55,10 @@ def main():
     out = ["## k-means", ""]
     kmeans = RESULTS / "kmeans.json"
     out += kmeans_table(json.loads(kmeans.read_text())) if kmeans.is_file() else ["Not yet measured."]
+    out += ["", "## Training loops", ""]
+    steps_cpu, steps_gpu = RESULTS / "steps_cpu.json", RESULTS / "steps_cuda.json"
+    out += (steps_table(json.loads(steps_cpu.read_text()), json.loads(steps_gpu.read_text()) if steps_gpu.is_file() else None)
+            if steps_cpu.is_file() else ["Not yet measured."])
     out += ["", "## Notebooks in the smoke profile", ""]
     notebooks = RESULTS / "notebooks_smoke.json"
     out += notebook_table(json.loads(notebooks.read_text())) if notebooks.is_file() else ["Not yet measured."]

@@ -182,3 +182,12 @@ def test_batched_equals_the_whole_computation_for_tensors_and_tuples():
     a, b = train.batched(lambda xb: (xb.sum(1), xb[:, :2]), x, 64)
     assert torch.allclose(a, x.sum(1)) and torch.equal(b, x[:, :2])
     assert not train.batched(layer, x, 100).requires_grad
+
+
+def test_numerics_flush_denormals_on_the_cpu():
+    try:
+        assert train.configure_numerics("cpu") == {"flush_denormal": True}
+        tiny = torch.tensor([1e-40], dtype=torch.float32)  # a float32 denormal
+        assert float(tiny * 1.0) == 0.0
+    finally:
+        torch.set_flush_denormal(False)

@@ -12,7 +12,7 @@ import torch
 from . import results
 from .data import data_root
 from .plotting import FigureSaver, use_style
-from .train import device_name, get_device, seed_everything
+from .train import configure_numerics, device_name, get_device, seed_everything
 
 __all__ = ["Run", "start"]
 
@@ -31,6 +31,7 @@ class Run:
     data_root: Path
     figures: FigureSaver = field(repr=False)
     commit: str = field(default_factory=results.git_commit)  # the code the kernel imported at the start
+    numerics: dict = field(default_factory=dict)  # what configure_numerics set (determinism, TF32, denormals)
 
     def pick(self, *, smoke, cpu, full, gpu=None):
         """Deprecated, kept only until chapters 1-3 move to settings as data (:meth:`settings`).
@@ -73,7 +74,8 @@ class Run:
     def provenance(self) -> str:
         """Two lines naming what produced this notebook's outputs."""
         date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}\n"
+        numerics = "".join(f" | {k.replace('_', ' ')} {'on' if v else 'off'}" for k, v in self.numerics.items())
+        return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}{numerics}\n"
                 f"commit {self.commit} | {date} | torch {torch.__version__} | python {platform.python_version()}")
 
 
@@ -83,7 +85,9 @@ def start(notebook: str, profile: str, seed: int = 0, device: str | None = None,
 
     Raises ``ValueError`` for an unknown profile (listing the valid ones) or a
     negative seed.  Chooses the device (CUDA if present, else CPU, with a note),
-    seeds Python/NumPy/torch, applies the figure style and prints the provenance lines.
+    sets the numerics (:func:`~clustutils.train.configure_numerics`: denormals flushed on the CPU;
+    deterministic algorithms and no TF32 on CUDA), seeds Python/NumPy/torch, applies the figure style
+    and prints the provenance lines, which say what was set.
     """
     if profile not in results.PROFILES:
         raise ValueError(f"profile must be one of {', '.join(results.PROFILES)} (or set ${ENV_PROFILE}); got {profile!r}")
@@ -91,6 +95,7 @@ def start(notebook: str, profile: str, seed: int = 0, device: str | None = None,
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     run = Run(notebook, profile, int(seed), get_device(device), data_root(data_root_dir),
               FigureSaver(notebook, save_figures))
+    run.numerics = configure_numerics(run.device)
     seed_everything(run.seed)
     use_style()
     print(run.provenance())

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-__all__ = ["get_device", "device_name", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
+__all__ = ["get_device", "device_name", "configure_numerics", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
 
 ENV_DEVICE = "CLUSTUTILS_DEVICE"
 ENV_CACHE = "CLUSTUTILS_CACHE"
@@ -41,6 +41,25 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+def configure_numerics(device: torch.device) -> dict:
+    """Set the numerics a run uses and return them for its provenance.
+
+    On the CPU, denormal floats are flushed to zero (``torch.set_flush_denormal``): small weights late in
+    training otherwise slow every step severalfold.  On CUDA, deterministic algorithms are requested
+    (cuDNN deterministic, no benchmark autotuning, cuBLAS workspace pinned, warnings where an operation
+    has no deterministic version) and TF32 is switched off for matrix products and convolutions, so
+    float32 means float32.  The returned dict says what was set.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return {"deterministic": True, "tf32": False}
+    return {"flush_denormal": bool(torch.set_flush_denormal(True))}
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,136 @@
+"""Benchmark: milliseconds per optimiser step of every training loop of the book, on one device.
+
+Each loop is a model of its chapter at the ``cpu`` profile's size (``--full`` for the paper's sizes) with
+its loss, Adam and one random batch; after warm-up steps, ``--steps`` steps are timed (CUDA synchronised).
+``--compare-denormals`` (CPU) also trains chapter 2's CSAE for ``--warm-steps`` steps on MNIST digits, where
+its saturated sigmoid units start producing denormal floats, and times it with denormals kept and flushed
+to zero (what :func:`clustutils.train.configure_numerics` sets).  Writes JSON for the Performance page.
+
+Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compare-denormals] [--output PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from clustutils import cm, deep_clustering as dc, energy, gar, histo, onestage
+from clustutils.train import device_name
+
+HERE = Path(__file__).resolve().parent
+
+
+def loops(device, full: bool):
+    """(name, model, loss of one step) for every training loop of the book."""
+    g = torch.Generator().manual_seed(0)
+    mnist = torch.rand(1000, 784, generator=g).to(device)
+    images = torch.rand(400, 1, 28, 28, generator=g).to(device)
+    labels = torch.randint(0, 10, (1000,), generator=g).to(device)
+    widths, d_f = ((32, 64), 2048) if full else ((16, 32), 1024)
+    config = gar.GarConfig(widths=widths, d_f=d_f)
+    net = gar.GarCNN(widths=widths, d_f=d_f).to(device)
+    t = torch.randint(0, 8, (400,), generator=g).to(device)
+    yield "ch3 GAR step (batch 400)", net, lambda: gar.gar_loss(net, gar.transform_batch(images, t, gar.ROTATION_FLIPS), t, config)
+    ae = dc.Autoencoder(784, 10).to(device)
+    yield "ch3/4 autoencoder 784-500-500-2000-10 (batch 256)", ae, lambda: ae.loss(mnist[:256])
+    model = cm.ClusteringModule(784, 10, alpha=1587.0).to(device)
+    yield "ch4 CM (batch 1,000)", model, lambda: model.loss(mnist)
+    aecm = dc.AECM(784, 10, alpha=230.0).to(device)
+    yield "ch4 AE-CM (batch 500)", aecm, lambda: aecm.loss(mnist[:500])
+    index = torch.arange(256, device=device)
+    for cls, extra in ((dc.DEC, {}), (dc.IDEC, {}), (dc.DCN, {"assignments": labels}), (dc.DKM, {})):
+        base = dc.Autoencoder(784, 10).to(device)
+        m = cls(base, torch.randn(10, 10, generator=g), **extra).to(device)
+        if cls in (dc.DEC, dc.IDEC):
+            dc.refresh_target(m, mnist)
+        yield f"ch4 {cls.__name__} (batch 256)", m, (lambda m=m: m.loss(mnist[:256], index))
+    csae = energy.CSAE(10, 784, 300 if full else 100).to(device)
+    yield "ch2 CSAE, 10 class autoencoders (batch 100)", csae, lambda: torch.nn.functional.cross_entropy(csae(mnist[:100]), labels[:100])
+    acrbm = onestage.AEACRBM(784, 10).to(device)
+    yield "ch1 AE + ACRBM(10) (batch 256)", acrbm, lambda: acrbm.loss(mnist[:256])
+    patches = torch.rand(64, 3, 50, 50, generator=g).to(device)
+    fc = histo.FCAutoencoder(64, widths=(2000, 1000, 500) if full else (500, 250, 125)).to(device)
+    yield "ch5 FC autoencoder (batch 64)", fc, lambda: histo.summed_squared_error(fc, patches)
+
+
+def time_steps(model, loss_fn, steps: int, device, optimizer=None, warmup: int = 5) -> float:
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
+    after = getattr(model, "update_centroids", lambda: None)  # DCN's per-step work
+    model.train()
+    for i in range(steps + warmup):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn().backward()
+        optimizer.step()
+        after()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 1000 * (time.perf_counter() - start) / steps
+
+
+def denormal_effect(warm_steps: int, steps: int) -> dict:
+    """ms/step of the CSAE trained ``warm_steps`` steps on MNIST, denormals kept and flushed (CPU)."""
+    from clustutils.data import load
+
+    x, y = load("mnist", "train").tensors()
+    x = x.flatten(1)[:10_000]
+    y = y[:10_000]
+    torch.manual_seed(0)
+    csae = energy.CSAE(10, 784, 100)
+    optimizer = torch.optim.Adam(csae.parameters(), lr=1e-3)
+    batches = torch.randint(0, len(x), (warm_steps + 2 * steps + 10, 100))
+    it = iter(batches)
+
+    def loss():
+        rows = next(it)
+        return torch.nn.functional.cross_entropy(csae(x[rows]), y[rows])
+
+    torch.set_flush_denormal(True)
+    time_steps(csae, loss, warm_steps, torch.device("cpu"), optimizer, warmup=0)  # training, not timed
+    out = {"loop": f"ch2 CSAE after {warm_steps} training steps (batch 100)"}
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        out["ms_keep" if not flush else "ms"] = round(time_steps(csae, loss, steps, torch.device("cpu"), optimizer, warmup=2), 2)
+    torch.set_flush_denormal(True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--full", action="store_true", help="the paper's model sizes (default: the cpu profile's)")
+    parser.add_argument("--compare-denormals", action="store_true")
+    parser.add_argument("--warm-steps", type=int, default=600, help="CSAE training steps before the denormal comparison")
+    parser.add_argument("--output", help="JSON to write (default benchmarks/results/steps_<device>.json)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows = []
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # as the notebooks run (configure_numerics)
+    for name, model, loss_fn in loops(device, args.full):
+        rows.append({"loop": name, "ms": round(time_steps(model, loss_fn, args.steps, device), 2)})
+        print(rows[-1], flush=True)
+    if args.compare_denormals and device.type == "cpu":
+        rows.append(denormal_effect(args.warm_steps, args.steps))
+        print(rows[-1], flush=True)
+    out = {"device": device_name(device), "threads": torch.get_num_threads(), "full_size": args.full,
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
+           "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    path = Path(args.output or HERE / "results" / f"steps_{device.type}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
