@@ -59,7 +59,17 @@ class ClusteringModule(nn.Module):
         nn.init.zeros_(self.encoder.bias)
         self.mu = nn.Parameter(torch.empty(n_clusters, n_input))
         nn.init.xavier_uniform_(self.mu)
+        self.register_buffer("_alpha", torch.empty(n_clusters), persistent=False)
         self.alpha = alpha
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The Dirichlet parameters, one per cluster (a buffer on the module's device: no copy per step)."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value) -> None:
+        self._alpha.copy_(torch.as_tensor(value, dtype=self._alpha.dtype).expand_as(self._alpha))
 
     def forward(self, x):
         return torch.softmax(self.encoder(x), dim=1)

@@ -146,7 +146,7 @@ class AECM(ClusteringModel):
 
 def _student_t(z, mu, dof: float = 1.0):
     """DEC's soft assignment ``q_ik`` proportional to ``(1 + ||z_i - mu_k||^2 / dof)^(-(dof + 1) / 2)``."""
-    q = (1 + torch.cdist(z, mu) ** 2 / dof) ** (-(dof + 1) / 2)
+    q = (1 + ((z[:, None, :] - mu) ** 2).sum(-1) / dof) ** (-(dof + 1) / 2)  # squared distances, no square root
     return q / q.sum(1, keepdim=True)
 
 
