@@ -89,8 +89,9 @@ def machine() -> str:
         names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
         cpu = names[0] if names else cpu
     blas = ", ".join(sorted({f"{i['internal_api']} {i.get('version') or ''}".strip() for i in threadpool_info()}))
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, scikit-learn {sklearn.__version__}, "
-            f"NumPy {np.__version__}; {blas}")
+    threads = os.environ.get("OMP_NUM_THREADS", "all")
+    return (f"{cpu}, {os.cpu_count()} cores, OMP_NUM_THREADS={threads}; Python {platform.python_version()}, "
+            f"scikit-learn {sklearn.__version__}, NumPy {np.__version__}; {blas}")
 
 
 def main():
