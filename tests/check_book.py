@@ -1,7 +1,8 @@
 """Render the built book in headless Chromium at 1400 px and check that nothing is wider than its column.
 
 ``make check-book`` runs it after ``make book``: it opens the Results page and every chapter, measures
-the article column and every table and figure image in it, fails (exit 1) naming each one that is wider
+the article column and every table and figure image in it, and listens to the browser console; it fails
+(exit 1) naming every JavaScript or console error, and every table or image that is wider
 than the column or an image shrunk to less than 1/1.3 of its drawn width (its labels become unreadable), and saves screenshots of the Results page and chapter 4 under ``_build/check-book/``.
 Needs Chromium (Debian package ``chromium``) and the ``playwright`` package (``.[check]``).
 """
@@ -52,14 +53,20 @@ def main() -> int:
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(f"JavaScript error: {error}"))
+        page.on("console", lambda message: errors.append(f"console error: {message.text}") if message.type == "error" else None)
         for name in PAGES:
+            errors.clear()
             page.goto((HTML / name).as_uri())
+            page.wait_for_timeout(500)
             found = page.evaluate(MEASURE)
-            status = "ok" if not found["wide"] else f"{len(found['wide'])} too wide"
+            problems = found["wide"] + errors
+            status = "ok" if not problems else f"{len(problems)} problem(s)"
             print(f"{name}: column {found['column']} px, {status}")
-            for item in found["wide"]:
+            for item in problems:
                 print(f"  {item}")
-            failures += len(found["wide"])
+            failures += len(problems)
             if name in SCREENSHOTS:
                 page.screenshot(path=str(OUT / SCREENSHOTS[name]), full_page=False)
         browser.close()
