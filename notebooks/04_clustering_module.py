@@ -881,7 +881,8 @@ print(f"notebook wall time: {(time.time() - started) / 60:.1f} min")
 # (Section 4), differences of a point or two are not evidence of a ranking; the paper's ranking (AE-CM
 # ahead of IDEC) is a claim about converged runs that `cpu` cannot test. AE-CM+rand, which learns the
 # embedding from scratch, reached {glue:text}`aecm_rand_mnist_acc:.1%`: it needs the long schedule most.
-# The reconstruction term (β × MSE) outweighs the CM term at β = 100, so the embedding moves slowly.
+# A likely reason, which this run does not measure: at β = 100 the reconstruction term dominates the loss,
+# so the embedding moves slowly.
 #
 # *DCN and DKM.* Both add a k-means term on the codes to the summed squared reconstruction error: DCN with
 # hard assignments and running-mean centroids, DKM with a softmax at $a = 1000$, which on codes of this
@@ -889,14 +890,14 @@ print(f"notebook wall time: {(time.time() - started) / 60:.1f} min")
 # Their start is already the k-means optimum on the codes, so the new term first pulls each code towards
 # its centroid, tightening the clusters the start has: the NMI can rise while the ACC stays (MNIST NMI:
 # AE + k-means {glue:text}`ae_kmeans_mnist_nmi:.3f`, DCN {glue:text}`dcn_mnist_nmi:.3f`, DKM
-# {glue:text}`dkm_mnist_nmi:.3f`). DCN's k-means term has weight 1 against a summed reconstruction error of
-# about 12 per MNIST image, a stronger pull on the embedding than AE-CM's CM term at β = 100.
+# {glue:text}`dkm_mnist_nmi:.3f`). DCN's k-means term has weight 1 against the reconstruction error summed over the pixels (not averaged,
+# as in AE-CM's β × MSE), so it pulls harder on the embedding relative to its reconstruction term.
 #
 # *USPS.* One 30-d autoencoder is shared by the seven USPS rows: AE + k-means {glue:text}`ae_kmeans_usps_acc:.1%`,
 # AE-CM+pre {glue:text}`aecm_pre_usps_acc:.1%`, AE-CM+rand {glue:text}`aecm_rand_usps_acc:.1%`, DEC
 # {glue:text}`dec_usps_acc:.1%`, IDEC {glue:text}`idec_usps_acc:.1%`, DCN {glue:text}`dcn_usps_acc:.1%` and
-# DKM {glue:text}`dkm_usps_acc:.1%`. With α = 3 and β = 100 the CM term is small beside the reconstruction,
-# so AE-CM+pre's embedding barely moves from its start in a few epochs.
+# DKM {glue:text}`dkm_usps_acc:.1%`. AE-CM+pre stays near its start; with α = 3 and β = 100 we
+# expect the CM term to be small beside the reconstruction (not measured here), which would explain it.
 #
 # *Supervised CM.* With known orthonormal centroids the CM loss is $2(1-\gamma_y)$ (Section 8); the small
 # CNN reached {glue:text}`supervised_error:.2%` test error. This loss saturates when the network is
