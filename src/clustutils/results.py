@@ -285,7 +285,7 @@ def results_page(root: str | os.PathLike | None = None) -> str:
     out += ["", "```{figure} _generated/results_overview.png", ":name: fig-results-overview", ":width: 100%", "",
             "Headline results, ours (circles, by profile) beside the paper's (crosses), in percent. Rates where lower is "
             "better (test error) are marked in the labels.", "```"]
-    for notebook in dict.fromkeys(r["notebook"] for r in rows):
+    for notebook in sorted(dict.fromkeys(r["notebook"] for r in rows)):  # chapter 0 first, then 1-5
         out += ["", f"## {titles.get(notebook, notebook)}", "", "| experiment | dataset | metric | paper | ours | runs | profile |",
                 "|---|---|---|---|---|---|---|"]
         notes = []
