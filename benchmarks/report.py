@@ -55,6 +55,9 @@ def main():
     out = ["## k-means", ""]
     kmeans = RESULTS / "kmeans.json"
     out += kmeans_table(json.loads(kmeans.read_text())) if kmeans.is_file() else ["Not yet measured."]
+    kmeans_gpu = RESULTS / "kmeans_cuda.json"
+    out += ["", "On a GPU:", ""] + (kmeans_table(json.loads(kmeans_gpu.read_text())) if kmeans_gpu.is_file()
+                                     else ["Not yet measured (the GPU kit's `run.sh OUT gpu --bench` measures it)."])
     out += ["", "## Training loops", ""]
     steps_cpu, steps_gpu = RESULTS / "steps_cpu.json", RESULTS / "steps_cuda.json"
     out += (steps_table(json.loads(steps_cpu.read_text()), json.loads(steps_gpu.read_text()) if steps_gpu.is_file() else None)

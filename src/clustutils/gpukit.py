@@ -48,17 +48,18 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x
              "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
 
 RUN_SH = r"""#!/usr/bin/env bash
-# Runs the bundled chapters on this machine and writes ONE archive: bash .gpu/run.sh OUT [PROFILE]
+# Runs the bundled chapters on this machine and writes ONE archive: bash .gpu/run.sh OUT [PROFILE] [--bench]
+# (--bench first times every training loop and k-means on this device, for the Performance page)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
-OUT=${1:?usage: run.sh OUT_FOLDER [PROFILE]}; PROFILE=${2:-gpu}; PY=${PYTHON:-python3}
+OUT=${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench]}; PROFILE=${2:-gpu}; BENCH=${3:-}; PY=${PYTHON:-python3}
 SITE=$(mktemp -d)
 if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$HERE"/wheels/*.whl || exit 1
 fi
 export PYTHONPATH="$ROOT/src:$SITE${PYTHONPATH:+:$PYTHONPATH}" PATH="$SITE/bin:$PATH" PYTHONUNBUFFERED=1
 export CLUSTUTILS_DATA="$HERE/data" CLUSTUTILS_COMMIT="$(cat "$HERE/commit")" JUPYTER_PLATFORM_DIRS=1
-cd "$ROOT" && exec "$PY" -m clustutils.gpukit "$OUT" "$PROFILE"
+cd "$ROOT" && exec "$PY" -m clustutils.gpukit "$OUT" "$PROFILE" $BENCH
 """
 
 
@@ -134,8 +135,26 @@ def _device() -> dict:
     return info
 
 
-def run_bundle(root: Path, out: Path, profile: str = "gpu") -> Path:
-    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path."""
+BENCHMARKS = {  # script: arguments; their JSON goes to benchmarks/results/ on unpack
+    "steps_bench.py": ["--device", "cuda", "--steps", "50"],
+    "kmeans_bench.py": ["--restarts", "1", "20", "500", "--max-seconds", "120"],
+}
+
+
+def _run_benchmarks(root: Path, stage: Path, log) -> None:
+    """Time every training loop and k-means on this device (CUDA) before the chapters run."""
+    (stage / "benchmarks").mkdir(exist_ok=True)
+    for script, arguments in BENCHMARKS.items():
+        name = script.replace("_bench.py", "_cuda.json")
+        subprocess.run([sys.executable, str(root / "benchmarks" / script), *arguments, "--output",
+                        str(stage / "benchmarks" / name)], cwd=root, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False) -> Path:
+    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path.
+
+    ``bench``: first run the step-time and k-means benchmarks on this device (``BENCHMARKS``).
+    """
     manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
     if source_hashes(root) != manifest["sources"]:
         raise KitError("the sources differ from those the bundle was made for: make the bundle again")
@@ -144,6 +163,10 @@ def run_bundle(root: Path, out: Path, profile: str = "gpu") -> Path:
     (stage / "notebooks").mkdir()
     log_path, timings, failed = stage / "log.txt", {}, []
     with log_path.open("w") as log:
+        if bench:
+            started = time.time()
+            _run_benchmarks(root, stage, log)
+            print(f"benchmarks done in {time.time() - started:.0f} s", flush=True)
         for chapter in manifest["chapters"]:
             started = time.time()
             done = subprocess.run([sys.executable, "-m", "clustutils.cli", "run", chapter, "--profile", profile,
@@ -183,21 +206,24 @@ def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
         changed = sorted(k for k, v in report["sources"].items() if source_hashes(root).get(k) != v)
         if changed:
             raise KitError(f"{archive} ran other sources than this checkout's (commit {report['commit']}): {changed[:5]}")
-        names = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(("notebooks/", "results/"))]
+        names = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(("notebooks/", "results/", "benchmarks/"))]
         for member in names:
             if member.name.startswith("notebooks/") and Path(member.name).stem in report["failed"]:
                 continue
-            target = root / member.name
+            target = root / (member.name.replace("benchmarks/", "benchmarks/results/", 1)
+                             if member.name.startswith("benchmarks/") else member.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(tar.extractfile(member).read())
     return report
 
 
 def main(argv=None) -> int:
-    """``python -m clustutils.gpukit OUT [PROFILE]``: what ``.gpu/run.sh`` calls on the GPU machine."""
+    """``python -m clustutils.gpukit OUT [PROFILE] [--bench]``: what ``.gpu/run.sh`` calls on the GPU machine."""
     argv = sys.argv[1:] if argv is None else argv
+    bench = "--bench" in argv
+    argv = [a for a in argv if a != "--bench"]
     try:
-        run_bundle(Path.cwd(), Path(argv[0]), argv[1] if len(argv) > 1 else "gpu")
+        run_bundle(Path.cwd(), Path(argv[0]), argv[1] if len(argv) > 1 else "gpu", bench=bench)
     except KitError as error:
         print(f"clustutils: {error}", file=sys.stderr)
         return 1
