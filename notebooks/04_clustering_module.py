@@ -63,7 +63,6 @@ from clustutils import deep_clustering as dc
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.notebook import start
 from clustutils.plotting import image_grid
-from clustutils.train import fit_cached
 
 run = start("04_clustering_module", profile, seed=seed, device=device, data_root_dir=data_root, save_figures=save_figures)
 started = time.time()
@@ -535,34 +534,18 @@ for name in deep_sets:
 # %%
 # NBVAL_IGNORE_OUTPUT
 def pretrained_autoencoder(name, xt, run_seed):
-    """The shared pretrained autoencoder of a data set and run (cached)."""
-    settings = aecm_settings[name]
-    torch.manual_seed(run_seed)
-    ae = dc.Autoencoder(xt.shape[1], settings["n_latent"]).to(run.device)
-    config = {"name": "ae_cm_pretrain", "dataset": name, "n": len(xt), "n_latent": settings["n_latent"],
-              "epochs": pretrain_epochs[name], "batch": 256, "lr": 1e-3, "seed": run_seed}
-    history, cached = fit_cached(ae, config, lambda m: dc.pretrain_autoencoder(m, xt, epochs=pretrain_epochs[name], seed=run_seed))
-    ae.to(run.device)
+    """The shared pretrained autoencoder of a data set and run (cached): {func}`clustutils.deep_clustering.pretrained_autoencoder`."""
+    ae, history, cached = dc.pretrained_autoencoder(xt, aecm_settings[name]["n_latent"], epochs=pretrain_epochs[name],
+                                                    seed=run_seed, dataset=name)
     print(f"{name} autoencoder (seed {run_seed}): {'loaded from cache' if cached else 'trained'}, final MSE {history[-1]:.4f}")
     return ae
 
 
 def aecm_from_pretrained(name, ae, codes, run_seed):
-    """AE-CM+pre: copy the autoencoder, rescale its codes to unit-norm centroids, CM = isotropic GMM of k-means."""
-    settings = aecm_settings[name]
-    model = dc.AECM(ae.encoder[0].in_features, 10, n_latent=settings["n_latent"], alpha=settings["alpha"],
-                    beta=beta, lam=lam).to(run.device)
-    model.ae.load_state_dict(ae.state_dict())
-    km = KMeans(10, n_init=kmeans_restarts, random_state=run_seed).fit(codes.cpu().numpy())
-    centroids = torch.from_numpy(km.cluster_centers_).float().to(run.device)
-    factor = float(1 / (centroids**2).sum(1).mean().sqrt())  # mean ||mu_k||^2 = 1, the scale lambda prefers
-    dc.rescale_codes(model.ae, factor)
-    codes, centroids = codes * factor, centroids * factor
-    variance = float(((codes - centroids[torch.from_numpy(km.labels_).to(run.device)]) ** 2).mean())
-    cm.isotropic_gmm_init(model.cm, centroids, variance)
-    cm.train_cm(model.cm, codes, epochs=cm_pretrain_epochs, batch_size=settings["batch"], seed=run_seed,
-                average_last_epoch=False)
-    return model
+    """AE-CM+pre's start with the chapter's settings: {func}`clustutils.deep_clustering.aecm_start`."""
+    return dc.aecm_start(ae, codes, 10, alpha=aecm_settings[name]["alpha"], beta=beta, lam=lam,
+                         cm_epochs=cm_pretrain_epochs, batch_size=aecm_settings[name]["batch"],
+                         kmeans_restarts=kmeans_restarts, seed=run_seed)
 
 
 deep_scores, deep_models = {}, {}
@@ -681,17 +664,17 @@ for lam_value in (lam, 0.0):
           f"mean ||mu_k||^2 {trace['centroid_norm'][0]:.3g} -> {trace['centroid_norm'][-1]:.3g}, ACC {trace['acc'][0]:.3f} -> {trace['acc'][-1]:.3f}")
 
 # %% mystnb={"figure": {"caption": "Joint training from the same pretrained start with and without the orthonormality term: mean squared norm of the centroids (left) and of the codes (middle), both on a log scale, and ACC on the subset (right), per epoch. Without lambda the centroids and codes shrink along the degenerate direction of the scaling argument; with lambda the centroids keep unit norm.", "name": "fig-aecm-collapse"}}
-fig, axes = plt.subplots(1, 3, figsize=(10, 3))
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6), layout="constrained")
 for lam_value, trace in collapse.items():
     epochs_axis = np.arange(len(trace["code_norm"]))
     for ax, key in zip(axes, ("centroid_norm", "code_norm", "acc")):
         ax.plot(epochs_axis, trace[key], marker="o", ms=3, label=f"lambda = {lam_value}")
 for ax, label in zip(axes, ("mean ||mu_k||^2", "mean ||z||^2", "ACC")):
-    ax.set_xlabel("epoch of joint training")
+    ax.set_xlabel("joint epoch")
     ax.set_ylabel(label)
 axes[0].set_yscale("log")
 axes[1].set_yscale("log")
-axes[0].legend()
+axes[0].legend(fontsize="small")
 run.savefig(fig, "collapse")
 plt.show()
 

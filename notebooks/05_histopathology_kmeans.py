@@ -465,16 +465,19 @@ for name in patch_scores:
 # the model's test-fold F1. The codes are those of the first patch-level test fold
 # (at most 600 points per panel in `cpu`, 5,000 in `full`).
 
-# %% mystnb={"figure": {"caption": "t-SNE maps of the latent codes of the first patch-level test fold, one panel per model (raw pixels for sole k-means), coloured by label (1 = positive: flower on the stand-in flowers17_patches, IDC+ on IDC). The dataset is named in the panel titles; the stand-in panels are not the paper's Figure 6.", "name": "fig-histo-tsne"}}
+# %% mystnb={"figure": {"caption": "t-SNE maps of the latent codes of the first patch-level test fold, one panel per model (raw pixels for sole k-means), coloured by label (1 = positive: flower on the stand-in flowers17_patches, IDC+ on IDC). The dataset is named above the panels; the stand-in panels are not the paper's Figure 6.", "name": "fig-histo-tsne"}}
 # NBVAL_IGNORE_OUTPUT
 panels = ["kmeans", *autoencoders]
-fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+fig, axes = plt.subplots(2, 3, figsize=(7.5, 5.2), layout="constrained")
 for ax, name in zip(axes.ravel(), panels):
     z = patch_latents[name]
     labels = y_np[patch_folds[0].test][: len(z)]
     embedding_scatter(z, labels, ax=ax, method="tsne", seed=run.seed,
-                      title=f"{dataset}: {name.replace('_kmeans', '') if name != 'kmeans' else 'raw pixels'} "
-                            f"(F1 {patch_scores[name][0]['f1']:.2f})")
+                      title=f"{name.replace('_kmeans', '') if name != 'kmeans' else 'raw pixels'} (F1 {patch_scores[name][0]['f1']:.2f})")
+    ax.title.set_fontsize(8)
+    if name != panels[-1]:
+        ax.get_legend().remove()
+fig.suptitle(f"dataset: {dataset}", fontsize=9)
 run.savefig(fig, "tsne_latents")
 plt.show()
 

@@ -133,3 +133,19 @@ def test_rescale_codes_keeps_the_reconstruction():
     dc.rescale_codes(ae, 0.25)
     z2, x_hat2 = ae(x)
     assert torch.allclose(z2, 0.25 * z) and torch.allclose(x_hat2, x_hat)
+
+
+def test_aecm_start_keeps_the_kmeans_partition_and_unit_centroids(blobs):
+    from clustutils.metrics import ari
+
+    x, y = blobs
+    ae = _pretrained(x)
+    codes = dc.encode(ae.encoder, x)
+    from sklearn.cluster import KMeans
+
+    reference = KMeans(3, n_init=5, random_state=0).fit(codes.numpy()).labels_
+    model = dc.aecm_start(ae, codes, 3, alpha=2.0, beta=1.0, lam=0.1, cm_epochs=0, batch_size=32, kmeans_restarts=5)
+    assert ari(reference, model.predict(x)) > 0.99  # the CM starts as the isotropic GMM of k-means
+    assert abs(float((model.cm.mu**2).sum(1).mean()) - 1) < 1e-4  # codes rescaled to unit mean centroid norm
+    with torch.no_grad():
+        assert torch.allclose(model.ae(x)[1], ae(x)[1], atol=1e-4)  # the reconstruction is unchanged

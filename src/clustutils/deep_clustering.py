@@ -32,7 +32,7 @@ from torch import nn
 from .cm import ClusteringModule, cm_loss_terms
 from .train import Hook, batched, fit
 
-__all__ = ["Autoencoder", "pretrain_autoencoder", "encode", "rescale_codes", "AECM", "orthonormality_penalty", "DEC", "IDEC",
+__all__ = ["Autoencoder", "pretrain_autoencoder", "pretrained_autoencoder", "aecm_start", "encode", "rescale_codes", "AECM", "orthonormality_penalty", "DEC", "IDEC",
            "refresh_target", "DCN", "DKM", "ClusteringModel", "train_clustering"]
 
 
@@ -72,6 +72,54 @@ def pretrain_autoencoder(ae: Autoencoder, x, *, epochs: int, batch_size: int = 2
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     return fit(ae, lambda m, xb: m.loss(xb), (x,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                seed=seed, progress=progress, desc="autoencoder")
+
+
+def pretrained_autoencoder(x, n_latent: int, *, epochs: int, seed: int = 0, dataset: str = "data", batch_size: int = 256,
+                           lr: float = 1e-3, progress: bool = True) -> tuple[Autoencoder, list[float], bool]:
+    """The shared pretrained autoencoder of chapter 4: ``D-500-500-2000-n_latent``, Adam, cached by its settings.
+
+    Returns ``(autoencoder, loss per epoch, loaded_from_cache)``; the weights are cached with
+    :func:`clustutils.train.fit_cached` under everything that determines them.
+    """
+    from .train import fit_cached
+
+    torch.manual_seed(seed)
+    ae = Autoencoder(x.shape[1], n_latent).to(x.device)
+    config = {"name": "ae_cm_pretrain", "dataset": dataset, "n": len(x), "n_latent": n_latent, "epochs": epochs,
+              "batch": batch_size, "lr": lr, "seed": seed}
+    history, cached = fit_cached(ae, config, lambda m: pretrain_autoencoder(m, x, epochs=epochs, batch_size=batch_size,
+                                                                          lr=lr, seed=seed, progress=progress))
+    return ae.to(x.device), history, cached
+
+
+def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: float = 100.0, lam: float = 0.1,
+               cm_epochs: int, batch_size: int, kmeans_restarts: int = 20, seed: int = 0) -> "AECM":
+    """AE-CM+pre as chapter 4 starts it: a copy of ``ae`` whose codes are rescaled, the CM fitted on them.
+
+    1. k-means (``kmeans_restarts``) on ``codes`` (the autoencoder's codes of the data);
+    2. :func:`rescale_codes` so that the mean squared centroid norm is 1 (the scale the orthonormality
+       term prefers; reconstruction and partition unchanged);
+    3. the CM set to the isotropic GMM of that k-means solution (:func:`clustutils.cm.isotropic_gmm_init`,
+       variance = the within-cluster variance per dimension), then trained ``cm_epochs`` on the frozen
+       codes (no weight averaging).  The joint training is :func:`train_clustering`'s.
+    """
+    from sklearn.cluster import KMeans
+
+    from .cm import isotropic_gmm_init, train_cm
+
+    model = AECM(ae.encoder[0].in_features, n_clusters, n_latent=codes.shape[1], alpha=alpha, beta=beta, lam=lam,
+                 hidden=tuple(layer.out_features for layer in ae.encoder if isinstance(layer, nn.Linear))[:-1])
+    model = model.to(codes.device)
+    model.ae.load_state_dict(ae.state_dict())
+    km = KMeans(n_clusters, n_init=kmeans_restarts, random_state=seed).fit(codes.cpu().numpy())
+    centroids = torch.from_numpy(km.cluster_centers_).float().to(codes.device)
+    factor = float(1 / (centroids**2).sum(1).mean().sqrt())
+    rescale_codes(model.ae, factor)
+    codes, centroids = codes * factor, centroids * factor
+    variance = float(((codes - centroids[torch.from_numpy(km.labels_).to(codes.device)]) ** 2).mean())
+    isotropic_gmm_init(model.cm, centroids, variance)
+    train_cm(model.cm, codes, epochs=cm_epochs, batch_size=batch_size, seed=seed, average_last_epoch=False)
+    return model
 
 
 @torch.no_grad()
