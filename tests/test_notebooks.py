@@ -56,8 +56,9 @@ GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
 
 def glued_keys(notebook) -> set[str]:
     """Names the executed notebook glued (myst-nb ``scrapbook`` metadata of its outputs)."""
-    return {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in notebook.cells if c.cell_type == "code"
-            for o in c.get("outputs", [])} - {None}
+    from clustutils.cli import glued_values
+
+    return set(glued_values(notebook))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

@@ -28,16 +28,14 @@ SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution(?:-start)?\}.*?^\1[ \t]*$
 
 
 def book_root(args) -> Path:
-    """The book checkout: ``--book DIR``, else the first folder upwards from the cwd holding ``_toc.yml``."""
-    start = Path(args.book).expanduser() if getattr(args, "book", None) else Path.cwd()
-    for folder in (start.resolve(), *start.resolve().parents):
-        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-        if getattr(args, "book", None):
-            break
-    where = f"{start} (--book)" if getattr(args, "book", None) else f"{Path.cwd()} or any folder above it"
-    raise SystemExit(f"clustutils: no book found: looked for _toc.yml and notebooks/ in {where}. "
-                     "Run inside the clustbook checkout or pass --book DIR.")
+    """The book checkout: ``--book DIR``, else the first folder upwards from the cwd holding it (:func:`results.find_book`)."""
+    given = getattr(args, "book", None)
+    root = results.find_book(given, upwards=not given)
+    if root is None:
+        where = f"{given} (--book)" if given else f"{Path.cwd()} or any folder above it"
+        raise SystemExit(f"clustutils: no book found: looked for _toc.yml and notebooks/ in {where}. "
+                         "Run inside the clustbook checkout or pass --book DIR.")
+    return root
 
 
 def notebook_parameters(source: Path) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 from .settings import PROFILES  # one list of profiles
 
 __all__ = ["PROFILES", "BOOK_PROFILES", "HEADLINES", "project_root", "git_commit", "paper_values", "record", "load_results",
-           "table", "format_table", "chapter_titles", "results_page", "overview_figure"]
+           "table", "format_table", "find_book", "chapter_titles", "results_page", "overview_figure"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
 #: Each chapter's headline results (experiment, dataset, metric): the Results page's overview and figure.
@@ -44,18 +44,24 @@ PERCENT_METRICS = {"acc", "majority_acc", "nmi", "ari", "f1", "pixel_acc", "iou"
                    "hungarian_acc", "acc_hungarian_map", "f1_hungarian_map", "cluster_acc"}
 
 
-def project_root(start: str | os.PathLike | None = None) -> Path:
-    """The book's root folder (the one holding ``_toc.yml``), searched upwards from ``start`` or the cwd.
+def find_book(start: str | os.PathLike | None = None, upwards: bool = True) -> Path | None:
+    """The first folder from ``start`` (default: the cwd), and upwards unless ``upwards=False``, that holds the
+    book (``_toc.yml`` and ``notebooks/``); ``None`` when there is none."""
+    here = Path(start or Path.cwd()).expanduser().resolve()
+    for folder in (here, *here.parents) if upwards else (here,):
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return None
 
-    ``$CLUSTUTILS_ROOT`` overrides; outside a checkout the cwd is used.
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The book's root folder (:func:`find_book`), where notebooks record their results.
+
+    ``$CLUSTUTILS_ROOT`` overrides; outside a checkout (a notebook on Colab, say) the cwd is used.
     """
     if os.environ.get("CLUSTUTILS_ROOT"):
         return Path(os.environ["CLUSTUTILS_ROOT"])
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file():
-            return folder
-    return here
+    return find_book(start) or Path(start or Path.cwd()).resolve()
 
 
 def git_commit(root: str | os.PathLike | None = None) -> str:
