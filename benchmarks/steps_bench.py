@@ -20,7 +20,13 @@ from pathlib import Path
 
 import torch
 
-from clustutils import cm, deep_clustering as dc, energy, gar, histo, onestage
+from clustutils import autoencoders
+from clustutils.papers import baselines
+from clustutils.papers import ch01_onestage as onestage
+from clustutils.papers import ch02_energy as energy
+from clustutils.papers import ch03_gar as gar
+from clustutils.papers import ch04_cm as cm
+from clustutils.papers import ch05_histo as histo
 from clustutils.train import device_name
 
 HERE = Path(__file__).resolve().parent
@@ -37,18 +43,18 @@ def loops(device, full: bool):
     net = gar.GarCNN(widths=widths, d_f=d_f).to(device)
     t = torch.randint(0, 8, (400,), generator=g).to(device)
     yield "ch3 GAR step (batch 400)", net, lambda: gar.gar_loss(net, gar.transform_batch(images, t, gar.ROTATION_FLIPS), t, config)
-    ae = dc.Autoencoder(784, 10).to(device)
+    ae = autoencoders.Autoencoder(784, 10).to(device)
     yield "ch3/4 autoencoder 784-500-500-2000-10 (batch 256)", ae, lambda: ae.loss(mnist[:256])
     model = cm.ClusteringModule(784, 10, alpha=1587.0).to(device)
     yield "ch4 CM (batch 1,000)", model, lambda: model.loss(mnist)
-    aecm = dc.AECM(784, 10, alpha=230.0).to(device)
+    aecm = cm.AECM(784, 10, alpha=230.0).to(device)
     yield "ch4 AE-CM (batch 500)", aecm, lambda: aecm.loss(mnist[:500])
     index = torch.arange(256, device=device)
-    for cls, extra in ((dc.DEC, {}), (dc.IDEC, {}), (dc.DCN, {"assignments": labels}), (dc.DKM, {})):
-        base = dc.Autoencoder(784, 10).to(device)
+    for cls, extra in ((baselines.DEC, {}), (baselines.IDEC, {}), (baselines.DCN, {"assignments": labels}), (baselines.DKM, {})):
+        base = autoencoders.Autoencoder(784, 10).to(device)
         m = cls(base, torch.randn(10, 10, generator=g), **extra).to(device)
-        if cls in (dc.DEC, dc.IDEC):
-            dc.refresh_target(m, mnist)
+        if cls in (baselines.DEC, baselines.IDEC):
+            baselines.refresh_target(m, mnist)
         yield f"ch4 {cls.__name__} (batch 256)", m, (lambda m=m: m.loss(mnist[:256], index))
     csae = energy.CSAE(10, 784, 300 if full else 100).to(device)
     yield "ch2 CSAE, 10 class autoencoders (batch 100)", csae, lambda: torch.nn.functional.cross_entropy(csae(mnist[:100]), labels[:100])

@@ -46,6 +46,13 @@ device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
 
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 import matplotlib.pyplot as plt
@@ -56,7 +63,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from clustutils import metrics, results
-from clustutils import onestage as osa
+from clustutils.papers import ch01_onestage as osa
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.kmeans import kmeans
 from clustutils.notebook import start

@@ -40,6 +40,13 @@ device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
 
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 import copy
@@ -52,7 +59,7 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from clustutils import energy as en
+from clustutils.papers import ch02_energy as en
 from clustutils.data import load
 from clustutils.notebook import start
 from clustutils.train import fit, seed_everything
@@ -579,7 +586,7 @@ for name in ("n_hidden", "pretrain_epochs", "finetune_epochs", "n_factors"):
 # With the energies fixed, the cross-entropy of Eq. 45 is a convex function of the ten constants
 # (a log-sum-exp of affine maps minus an affine map), so every local optimum of "normalise only" is
 # global (optima differ only by a common shift of the constants, which changes no probability); we fit
-# it to convergence with L-BFGS on the exact gradient ({func}`~clustutils.energy.fit_constants`). For
+# it to convergence with L-BFGS on the exact gradient ({func}`~clustutils.papers.ch02_energy.fit_constants`). For
 # comparison, the cell also trains the same constants the way the other rows train, by SGD for the
 # profile's fine-tuning epochs with the validation-based choice of epoch.
 

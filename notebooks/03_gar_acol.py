@@ -43,6 +43,13 @@ device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
 
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 import dataclasses
@@ -55,7 +62,8 @@ import numpy as np
 import scipy.sparse.csgraph
 import torch
 
-from clustutils import gar, metrics
+from clustutils import metrics
+from clustutils.papers import ch03_gar as gar
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.kmeans import kmeans
 from clustutils.notebook import start
@@ -173,7 +181,7 @@ print(f"optimum: N = (m/n) I, and G_M = {n} disjoint {m // n}-regular cliques (s
 # $$\alpha(B) = \frac{1}{n_p}\sum_{k=1}^{n_p}\frac{\sum_{i\ne j}\mathcal N_{ijk}}{(k_s-1)\sum_i \mathcal N_{iik}} \;\text{(Eq. 11)},\qquad
 #   \beta(B) = \frac{1}{n_p}\sum_{k=1}^{n_p}\frac{\sum_{i\ne j}\mathcal V_{ijk}}{(k_s-1)\sum_i \mathcal V_{iik}} \;\text{(Eq. 12)}.$$
 #
-# The objective (Eq. 13) is Eq. 7 with these terms. `clustutils.gar` computes all blocks at once
+# The objective (Eq. 13) is Eq. 7 with these terms. `clustutils.papers.ch03_gar` computes all blocks at once
 # from a reshape of $B$ (node $j$ belongs to parent $j \bmod n_p$). The check compares it with the
 # slice-by-slice formula and shows the difference in what the two versions penalise: an example that
 # fires one duplicate in each of two parents costs affinity under Eq. 5 but nothing under Eq. 11.
@@ -651,20 +659,20 @@ plt.show()
 # Table 3 puts two baselines beside GAR: k-means on the pixels (measured above on the test digits) and
 # AE + k-means, 81.84%, which the paper cites from DEC {cite:p}`xie2016dec`. DEC's protocol clusters
 # all 70,000 digits with a D-500-500-2000-10 autoencoder, so the baseline is rerun that way with the
-# autoencoder of chapter 4 (`clustutils.deep_clustering`), pretrained for {glue:text}`ae_epochs:d` epochs
+# autoencoder of chapter 4 (`clustutils.autoencoders`), pretrained for {glue:text}`ae_epochs:d` epochs
 # here (DEC pretrains far longer, layer-wise), then k-means with `restarts` restarts on its codes.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from clustutils import deep_clustering  # noqa: E402
+from clustutils import autoencoders  # noqa: E402
 
 x_mnist = torch.cat([train_digits.tensors()[0], test_digits.tensors()[0]]).flatten(1)[:settings.ae_images]
 y_mnist = np.r_[train_digits.labels, test_digits.labels][: len(x_mnist)]
 torch.manual_seed(run.seed)
-autoencoder = deep_clustering.Autoencoder(784, 10).to(run.device)
+autoencoder = autoencoders.Autoencoder(784, 10).to(run.device)
 ae_epochs = run.glue("ae_epochs", settings.ae_epochs)
-deep_clustering.pretrain_autoencoder(autoencoder, x_mnist.to(run.device), epochs=ae_epochs, seed=run.seed)
-codes = deep_clustering.encode(autoencoder.encoder, x_mnist.to(run.device)).cpu().numpy()
+autoencoders.pretrain_autoencoder(autoencoder, x_mnist.to(run.device), epochs=ae_epochs, seed=run.seed)
+codes = autoencoders.encode(autoencoder.encoder, x_mnist.to(run.device)).cpu().numpy()
 ae_scores = gar.evaluate(codes, y_mnist, n_init=restarts, seed=run.seed)
 run.record("ae_kmeans", "mnist", "acc", ae_scores["acc"],
            note=f"D-500-500-2000-10 autoencoder, {ae_epochs} pretraining epochs, k-means {restarts} restarts, {len(x_mnist)} digits")

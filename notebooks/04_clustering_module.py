@@ -32,8 +32,8 @@
 #    {cite:p}`xie2016dec`, IDEC {cite:p}`guo2017idec`, DCN {cite:p}`yang2017dcn` and DKM {cite:p}`fard2020dkm`;
 # 4. redraws the slides' figures (toy example, generative use, β vs λ) and tries the supervised CM.
 #
-# The loss terms, the model and the baselines live in {mod}`clustutils.cm` and
-# {mod}`clustutils.deep_clustering`, with unit tests.
+# The loss terms, the model and the baselines live in {mod}`clustutils.papers.ch04_cm` and
+# {mod}`clustutils.papers.baselines`, with unit tests.
 
 # %% tags=["parameters"]
 import os
@@ -43,6 +43,13 @@ seed = 0
 device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
+
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -58,8 +65,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
-from clustutils import cm, metrics
-from clustutils import deep_clustering as dc
+from clustutils import autoencoders, metrics
+from clustutils.papers import baselines
+from clustutils.papers import ch04_cm as cm
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.notebook import start
 from clustutils.plotting import image_grid
@@ -143,7 +151,7 @@ print("check passed: isotropic-GMM responsibilities = softmax(linear layer); sig
 # With one-hot $\gamma$, $\gamma_k(1-\gamma_k) = 0$ and $\gamma_k\gamma_l = 0$ for $k \neq l$: $E_2 = E_3 = 0$ and
 # $E_1 = \lVert x - \mu_{c(x)}\rVert^2$, **the k-means loss**. For fixed $\gamma$ the minimising centroids are
 # the $\gamma$-weighted means, the M-step of the isotropic GMM. The cell checks all three with
-# {func}`clustutils.cm.cm_loss_terms` in float64.
+# {func}`clustutils.papers.ch04_cm.cm_loss_terms` in float64.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -327,7 +335,7 @@ plt.show()
 # alone on two cores. So `cpu` changes the CM's batch, learning rate and
 # epochs, the number of runs and the GMMs' iterations (the deviations table at the top of the chapter
 # gives each value and its reason). To keep the same objective when the batch grows, $(\alpha - 1)$ is
-# scaled by the batch-size ratio ({func}`clustutils.cm.scaled_alpha`), because $E_4$ is computed once per
+# scaled by the batch-size ratio ({func}`clustutils.papers.ch04_cm.scaled_alpha`), because $E_4$ is computed once per
 # batch while $E_{1..3}$ are batch means: this run uses α = {glue:text}`cm_alpha_mnist:.0f` on MNIST and
 # {glue:text}`cm_alpha_usps:.0f` on USPS. `full` runs the authors' schedule and 20 runs.
 
@@ -436,7 +444,7 @@ print(f"MNIST: mean ACC of the CM minus k-means = {gap:+.3f} -> "
 # %%
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(seed)
-probe_model = dc.AECM(30, 4, n_latent=5, alpha=3.0, hidden=(20,)).double()
+probe_model = cm.AECM(30, 4, n_latent=5, alpha=3.0, hidden=(20,)).double()
 probe_x = torch.rand(64, 30, dtype=torch.float64)
 
 
@@ -447,7 +455,7 @@ def cm_terms_of(model, x):
 
 before, before_cm = probe_model.loss_terms(probe_x), cm_terms_of(probe_model, probe_x)
 scale = 0.1
-dc.rescale_codes(probe_model.ae, scale)  # z -> c z, decoder's first layer / c
+autoencoders.rescale_codes(probe_model.ae, scale)  # z -> c z, decoder's first layer / c
 with torch.no_grad():
     probe_model.cm.encoder.weight.div_(scale)  # gamma unchanged
     probe_model.cm.mu.mul_(scale)
@@ -480,11 +488,11 @@ print("check passed: shrinking the codes by c leaves reconstruction, assignments
 #   over to 10-d codes: with as many centroids as dimensions it returns each code's coordinates in the
 #   centroid basis, not its distances, so its partition is far from the k-means partition it came
 #   from (in a trial before this chapter's runs, not recorded, it lost most of k-means' accuracy). We start the CM as the isotropic GMM
-#   of the k-means solution instead (Section 1, {func}`clustutils.cm.isotropic_gmm_init`, variance =
+#   of the k-means solution instead (Section 1, {func}`clustutils.papers.ch04_cm.isotropic_gmm_init`, variance =
 #   k-means' within-cluster variance per dimension).
 #   (ii) The pretrained codes have an arbitrary scale (centroids with squared norms far from 1), so
 #   the orthonormality term starts hundreds of times larger than the rest of the loss and drags the
-#   centroids; using the invariance of Section 5 ({func}`clustutils.deep_clustering.rescale_codes`) we
+#   centroids; using the invariance of Section 5 ({func}`clustutils.autoencoders.rescale_codes`) we
 #   rescale the codes so that the mean $\lVert\mu_k\rVert^2$ is 1, which changes neither the reconstruction
 #   nor the partition. With (i) and (ii) the start keeps AE + k-means' partition.
 #   **AE-CM+rand**: Glorot initialisation, joint
@@ -534,16 +542,16 @@ for name in deep_sets:
 # %%
 # NBVAL_IGNORE_OUTPUT
 def pretrained_autoencoder(name, xt, run_seed):
-    """The shared pretrained autoencoder of a data set and run (cached): {func}`clustutils.deep_clustering.pretrained_autoencoder`."""
-    ae, history, cached = dc.pretrained_autoencoder(xt, aecm_settings[name]["n_latent"], epochs=pretrain_epochs[name],
+    """The shared pretrained autoencoder of a data set and run (cached): {func}`clustutils.autoencoders.pretrained_autoencoder`."""
+    ae, history, cached = autoencoders.pretrained_autoencoder(xt, aecm_settings[name]["n_latent"], epochs=pretrain_epochs[name],
                                                     seed=run_seed, dataset=name)
     print(f"{name} autoencoder (seed {run_seed}): {'loaded from cache' if cached else 'trained'}, final MSE {history[-1]:.4f}")
     return ae
 
 
 def aecm_from_pretrained(name, ae, codes, run_seed):
-    """AE-CM+pre's start with the chapter's settings: {func}`clustutils.deep_clustering.aecm_start`."""
-    return dc.aecm_start(ae, codes, 10, alpha=aecm_settings[name]["alpha"], beta=beta, lam=lam,
+    """AE-CM+pre's start with the chapter's settings: {func}`clustutils.papers.ch04_cm.aecm_start`."""
+    return cm.aecm_start(ae, codes, 10, alpha=aecm_settings[name]["alpha"], beta=beta, lam=lam,
                          cm_epochs=cm_pretrain_epochs, batch_size=aecm_settings[name]["batch"],
                          kmeans_restarts=kmeans_restarts, seed=run_seed)
 
@@ -558,32 +566,32 @@ for name in deep_sets:
         t0 = time.time()
         ae = pretrained_autoencoder(name, xt, run_seed)
         timings[name, "pretraining"] = time.time() - t0
-        codes = dc.encode(ae.encoder, xt)
+        codes = autoencoders.encode(ae.encoder, xt)
         ae_km = KMeans(10, n_init=kmeans_restarts, random_state=run_seed).fit(codes.cpu().numpy())
         deep_scores.setdefault((name, "ae_kmeans"), []).append(scores(y, ae_km.labels_))
 
         t0 = time.time()
         model = aecm_from_pretrained(name, ae, codes, run_seed)
-        dc.train_clustering(model, xt, epochs=joint_epochs[name], batch_size=batch, seed=run_seed)
+        autoencoders.train_clustering(model, xt, epochs=joint_epochs[name], batch_size=batch, seed=run_seed)
         deep_scores.setdefault((name, "aecm_pre"), []).append(scores(y, model.predict(xt).cpu().numpy()))
         deep_models[name, "aecm_pre"] = model
         timings[name, "aecm_pre"] = time.time() - t0
 
         t0 = time.time()
         torch.manual_seed(run_seed)
-        model = dc.AECM(x.shape[1], 10, n_latent=aecm_settings[name]["n_latent"], alpha=aecm_settings[name]["alpha"],
+        model = cm.AECM(x.shape[1], 10, n_latent=aecm_settings[name]["n_latent"], alpha=aecm_settings[name]["alpha"],
                         beta=beta, lam=lam).to(run.device)
-        dc.train_clustering(model, xt, epochs=rand_epochs[name], batch_size=batch, seed=run_seed)
+        autoencoders.train_clustering(model, xt, epochs=rand_epochs[name], batch_size=batch, seed=run_seed)
         deep_scores.setdefault((name, "aecm_rand"), []).append(scores(y, model.predict(xt).cpu().numpy()))
         timings[name, "aecm_rand"] = time.time() - t0
 
         for baseline in baselines:
             t0 = time.time()
-            copy = dc.Autoencoder(x.shape[1], aecm_settings[name]["n_latent"]).to(run.device)
+            copy = autoencoders.Autoencoder(x.shape[1], aecm_settings[name]["n_latent"]).to(run.device)
             copy.load_state_dict(ae.state_dict())
             extra = {"assignments": torch.from_numpy(ae_km.labels_)} if baseline == "DCN" else {}
             model = getattr(dc, baseline)(copy, ae_km.cluster_centers_, **extra, **baseline_settings[baseline]).to(run.device)
-            dc.train_clustering(model, xt, epochs=baseline_epochs[name], batch_size=256, seed=run_seed)
+            autoencoders.train_clustering(model, xt, epochs=baseline_epochs[name], batch_size=256, seed=run_seed)
             deep_scores.setdefault((name, baseline.lower()), []).append(scores(y, model.predict(xt).cpu().numpy()))
             timings[name, baseline.lower()] = time.time() - t0
 print(" | ".join(f"{n} {m} {runs[-1]['acc']:.3f}" + (f" ({timings[n, m]:.0f} s)" if (n, m) in timings else "")
@@ -640,7 +648,7 @@ collapse_n, collapse_epochs = run.glue("collapse_images", len(x[:settings.collap
 run.glue("collapse_epochs", collapse_epochs)
 x_sub, y_sub = torch.from_numpy(x[:collapse_n]).to(run.device), y[:collapse_n]
 ae = pretrained_autoencoder("mnist", torch.from_numpy(x).to(run.device), run.seed)  # cached: the one of Section 5
-codes_sub = dc.encode(ae.encoder, x_sub)
+codes_sub = autoencoders.encode(ae.encoder, x_sub)
 collapse = {}
 for lam_value in (lam, 0.0):
     model = aecm_from_pretrained("mnist", ae, codes_sub, run.seed)
@@ -649,12 +657,12 @@ for lam_value in (lam, 0.0):
 
     def track(epoch, loss, model=model, trace=trace):
         with torch.no_grad():
-            trace["code_norm"].append(float((dc.encode(model.ae.encoder, x_sub) ** 2).sum(1).mean()))
+            trace["code_norm"].append(float((autoencoders.encode(model.ae.encoder, x_sub) ** 2).sum(1).mean()))
             trace["centroid_norm"].append(float((model.cm.mu**2).sum(1).mean()))
             trace["acc"].append(metrics.cluster_acc(y_sub, model.predict(x_sub).cpu().numpy()))
 
     track(-1, None)
-    dc.train_clustering(model, x_sub, epochs=collapse_epochs, batch_size=100, seed=run.seed, on_epoch_end=track,
+    autoencoders.train_clustering(model, x_sub, epochs=collapse_epochs, batch_size=100, seed=run.seed, on_epoch_end=track,
                         progress=False)
     collapse[lam_value] = trace
     for key, values in trace.items():
@@ -688,7 +696,7 @@ plt.show()
 # %% mystnb={"figure": {"caption": "AE-CM+pre on MNIST as a generative model: the first column decodes each centroid, the other columns decode samples from the isotropic Gaussian around it.", "name": "fig-aecm-generative"}}
 generator_model = deep_models["mnist", "aecm_pre"]
 with torch.no_grad():
-    codes_all = dc.encode(generator_model.ae.encoder, torch.from_numpy(datasets["mnist"][0]).to(run.device))
+    codes_all = autoencoders.encode(generator_model.ae.encoder, torch.from_numpy(datasets["mnist"][0]).to(run.device))
     gamma_all = generator_model.cm(codes_all)
     sigma = float(((gamma_all * torch.cdist(codes_all, generator_model.cm.mu) ** 2).sum(1).mean() / codes_all.shape[1]).sqrt())
     mu_codes = generator_model.cm.mu
@@ -718,7 +726,7 @@ for i, beta_value in enumerate(grid_betas):
     for j, lam_value in enumerate(grid_lams):
         model = aecm_from_pretrained("mnist", ae, codes_sub, run.seed)
         model.beta, model.lam = beta_value, lam_value
-        dc.train_clustering(model, x_sub, epochs=grid_epochs, batch_size=100, seed=run.seed, progress=False)
+        autoencoders.train_clustering(model, x_sub, epochs=grid_epochs, batch_size=100, seed=run.seed, progress=False)
         grid_acc[i, j] = metrics.cluster_acc(y_sub, model.predict(x_sub).cpu().numpy())
 print(np.round(grid_acc, 3))
 

@@ -50,6 +50,13 @@ device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
 
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
+
 # %%
 # NBVAL_IGNORE_OUTPUT
 import itertools
@@ -62,7 +69,8 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, f1_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from clustutils import histo, metrics
+from clustutils import metrics
+from clustutils.papers import ch05_histo as histo
 from clustutils.data import DatasetNotFoundError, load
 from clustutils.notebook import start
 from clustutils.plotting import embedding_scatter, image_grid

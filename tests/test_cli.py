@@ -1,17 +1,18 @@
 import nbformat
 import pytest
 
-from clustutils import cli
+from clustutils import cli, results
 
 
 def test_select_notebooks_by_number_name_and_all(tmp_path):
     (tmp_path / "notebooks").mkdir()
-    for name in ("00_conventions", "02_energy"):
+    for name in ("00_conventions", "02_energy", "02b_energy_more", "02c-draft"):
         (tmp_path / "notebooks" / f"{name}.py").write_text("# %%\n")
-    assert [p.stem for p in cli.select_notebooks("all", tmp_path)] == ["00_conventions", "02_energy"]
-    assert cli.select_notebooks("2", tmp_path)[0].stem == "02_energy"
+    assert [p.stem for p in cli.select_notebooks("all", tmp_path)] == ["00_conventions", "02_energy", "02b_energy_more"]
+    assert [p.stem for p in cli.select_notebooks("2", tmp_path)] == ["02_energy", "02b_energy_more"]
+    assert [p.stem for p in cli.select_notebooks("energy_more", tmp_path)] == ["02b_energy_more"]
     assert cli.select_notebooks("energy", tmp_path)[0].stem == "02_energy"
-    with pytest.raises(SystemExit, match="00_conventions, 02_energy"):
+    with pytest.raises(SystemExit, match="00_conventions, 02_energy, 02b_energy_more"):
         cli.select_notebooks("07", tmp_path)
 
 
@@ -114,7 +115,7 @@ def test_student_copies_read_as_plain_markdown(tmp_path):
     book = Path(__file__).resolve().parents[1]
     assert cli.main(["--book", str(book), "student", "--output", str(tmp_path)]) == 0
     copies = sorted(tmp_path.glob("*.ipynb"))
-    assert len(copies) == len(cli.notebook_sources(book))
+    assert len(copies) == len(results.notebook_sources(book))
     for path in copies:
         markdown = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
         for myst in ("{exercise}", "{solution", "{cite", "{glue", "](../book"):
@@ -148,7 +149,8 @@ def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
 
     import torch
 
-    from clustutils import cm, train, weights
+    from clustutils import train, weights
+    from clustutils.papers import ch04_cm as cm
 
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     monkeypatch.setenv("CLUSTUTILS_CACHE", str(teacher))
@@ -165,7 +167,7 @@ def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
     # an archive trained with other settings is refused, naming the setting
     changed = {**cm.BUDGET.changes["cpu"], "deep_runs": (2, "x")}
     monkeypatch.setattr(cm, "BUDGET", cm.Budget(cm.Settings(), {**cm.BUDGET.changes, "cpu": changed}))
-    with pytest.raises(SystemExit, match=r"other settings than this code.s:\n  cm.deep_runs: archive 1, this code 2$"):
+    with pytest.raises(SystemExit, match=r"other settings than this code.s:\n  ch04_cm.deep_runs: archive 1, this code 2$"):
         cli.main(["weights", "import", str(archive)])
     monkeypatch.undo()
     monkeypatch.setenv("CLUSTUTILS_CACHE", str(tmp_path / "third"))
@@ -183,4 +185,38 @@ def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit, match="corrupt"):
         cli.main(["weights", "import", str(bad)])
     manifest = json.load(tarfile.open(archive).extractfile("manifest.json"))
-    assert manifest["profile"] == "cpu" and "cm" in manifest["settings"] and weights.MANIFEST == "manifest.json"
+    assert manifest["profile"] == "cpu" and "ch04_cm" in manifest["settings"] and weights.MANIFEST == "manifest.json"
+
+
+def test_a_run_on_another_dataset_records_rows_under_that_name_only(tmp_path, monkeypatch):
+    """`-p dataset digits` records under `digits_test` and never writes a row named after the paper's dataset."""
+    import json
+    from pathlib import Path
+
+    book = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "-p", "dataset", "digits",
+              "--output", str(tmp_path / "out")])
+    rows = json.loads((tmp_path / "results" / "smoke" / "00_conventions.json").read_text())["entries"]
+    assert rows and {r["dataset"] for r in rows} == {"digits_test"}
+
+
+def test_the_repository_url_is_one_setting(tmp_path, capsys):
+    """_config.yml's repository.url is what every notebook installs from; --sync rewrites the install cells."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/me/book/\n")
+    cell = '# %%\nsubprocess.run([sys.executable, "-m", "pip", "install", "clustutils @ git+https://old.example/x"])\n'
+    for suffix in (".py", ".ipynb"):
+        (tmp_path / "notebooks" / f"01_a{suffix}").write_text(cell)
+    assert cli.main(["--book", str(tmp_path), "repository"]) == 1
+    assert "run `clustutils repository --sync`" in capsys.readouterr().err
+    assert cli.main(["--book", str(tmp_path), "repository", "--sync"]) == 0
+    assert '"clustutils @ git+https://example.org/me/book"' in (tmp_path / "notebooks" / "01_a.ipynb").read_text()
+    assert cli.main(["--book", str(tmp_path), "repository"]) == 0
+
+
+def test_the_book_installs_from_its_own_repository():
+    from pathlib import Path
+
+    assert cli.main(["--book", str(Path(__file__).resolve().parents[1]), "repository"]) == 0

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 
-from clustutils import cm
+from clustutils.papers import ch04_cm as cm
 from clustutils.metrics import cluster_acc
 
 

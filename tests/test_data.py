@@ -283,3 +283,21 @@ def test_one_changed_pixel_of_mnist_is_caught_by_the_content_checksum(shared_dat
     (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(content)))  # re-compressed: still a valid .gz
     with pytest.raises(data.CorruptDatasetError, match="decompressed content's MD5"):
         data.load("mnist", "test", root=tmp_path, download=False)
+
+
+def test_load_split_uses_the_datasets_own_split_or_a_seeded_stratified_one():
+    train, test = data.load_split("digits", seed=3)
+    assert (train.split, test.split) == ("train (seeded 1/7 split)", "test (seeded 1/7 split)")
+    assert len(train) + len(test) == 1797 and abs(len(test) - 1797 / 7) < 1
+    assert np.bincount(test.labels).min() >= 25  # stratified: every digit in the test set
+    again, _ = data.load_split("digits", seed=3)
+    assert np.array_equal(train.labels, again.labels)
+    other, _ = data.load_split("digits", seed=4)
+    assert not np.array_equal(train.images, other.images)
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.load_split("digits", test_fraction=1.5)
+
+
+def test_load_split_of_mnist_is_its_own(shared_data):
+    train, test = data.load_split("mnist", shared_data)
+    assert (len(train), len(test), train.split, test.split) == (60000, 10000, "train", "test")

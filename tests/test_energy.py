@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clustutils import energy as en
+from clustutils.papers import ch02_energy as en
 from clustutils.settings import PROFILES
 
 pytestmark = pytest.mark.usefixtures("double_precision")

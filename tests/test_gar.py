@@ -1,4 +1,4 @@
-"""Unit tests for clustutils.gar (ACOL pooling, GAR terms, transformations, the training loop)."""
+"""Unit tests for clustutils.papers.ch03_gar (ACOL pooling, GAR terms, transformations, the training loop)."""
 
 import dataclasses
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from clustutils import gar
+from clustutils.papers import ch03_gar as gar
 
 
 def one_hot_rows(m, n, generator=None):

@@ -1,4 +1,4 @@
-"""clustutils.histo (chapter 5) and the flowers17_patches stand-in dataset."""
+"""clustutils.papers.ch05_histo (chapter 5) and the flowers17_patches stand-in dataset."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score
 
-from clustutils import histo, metrics
+from clustutils import metrics
+from clustutils.papers import ch05_histo as histo
 from clustutils.data import load
 
 

@@ -8,8 +8,10 @@ import nbformat
 import pytest
 import yaml
 
+from clustutils import results
+
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py"))
+SOURCES = results.notebook_sources(REPO)
 
 
 def _cells(notebook):
@@ -23,10 +25,10 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_text_source_and_ipynb_are_in_sync(source):
     paired = source.with_suffix(".ipynb")
-    assert paired.is_file(), f"{paired.name} is missing: run `clustutils run {source.stem[:2]} --profile cpu`"
+    assert paired.is_file(), f"{paired.name} is missing: run `clustutils run {source.stem} --profile cpu`"
     text, executed = jupytext.read(source), nbformat.read(paired, as_version=4)
     assert _cells(text) == _cells(executed), (
-        f"{source.name} and {paired.name} differ: re-execute with `clustutils run {source.stem[:2]} --profile cpu` "
+        f"{source.name} and {paired.name} differ: re-execute with `clustutils run {source.stem} --profile cpu` "
         f"(or `jupytext --sync {source}` for text-only edits)")
 
 
@@ -67,3 +69,23 @@ def test_every_number_the_prose_glues_exists_in_the_executed_notebook(source):
     cited = {key for c in notebook.cells if c.cell_type == "markdown" for key in GLUE_ROLE.findall(c.source)}
     missing = cited - glued_keys(notebook)
     assert not missing, f"the prose of {source.stem} cites values its run did not glue: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_notebook_takes_a_dataset_and_never_records_the_default_by_name(source):
+    """Rows go under the dataset actually loaded: no `run.record` names the default dataset as a literal."""
+    import ast
+
+    from clustutils import cli
+
+    default = cli.notebook_parameters(source).get("dataset")
+    assert default is not None, f"{source.stem} has no `dataset` parameter"
+    default = ast.literal_eval(default)
+    for cell in jupytext.read(source).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse("\n".join(l for l in cell.source.splitlines() if not l.startswith(("%", "!"))))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "record":
+                args = node.args[1:2] + [k.value for k in node.keywords if k.arg == "dataset"]
+                literals = [a.value for a in args if isinstance(a, ast.Constant)]
+                assert default not in literals, f"{source.stem}: a row recorded under the literal {default!r}: {ast.unparse(node)[:120]}"

@@ -1,4 +1,4 @@
-"""Unit tests of clustutils.onestage (ACRBM, AE + ACRBM, LOC, settings); tiny synthetic data.
+"""Unit tests of clustutils.papers.ch01_onestage (ACRBM, AE + ACRBM, LOC, settings); tiny synthetic data.
 
 Tests of training start from a bad initialisation and check that the optimum is reached, so that a
 broken objective fails them (the variants tried are named in each test's docstring).
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from clustutils import metrics
-from clustutils import onestage as os_
+from clustutils.papers import ch01_onestage as os_
 from clustutils.kmeans import kmeans
 
 

@@ -2,9 +2,12 @@
 
 from dataclasses import dataclass, field
 
+import importlib
+
 import pytest
 
-from clustutils import cm
+from clustutils.papers import ch04_cm as cm
+from clustutils import weights
 from clustutils.settings import PROFILES, Budget
 
 
@@ -65,12 +68,12 @@ def test_chapter_4_full_profile_is_the_authors_schedule():
     assert cm.scaled_alpha(177.0, 111, 1000) == pytest.approx(1 + 176 * 1000 / 111)
 
 
-@pytest.mark.parametrize("module", ["onestage", "energy", "gar", "cm", "histo"])
+@pytest.mark.parametrize("module", weights.CHAPTER_MODULES)
 def test_every_chapter_states_every_profile_as_changes_from_the_paper(module):
     import dataclasses
     import importlib
 
-    budget = importlib.import_module(f"clustutils.{module}").BUDGET
+    budget = importlib.import_module(f"clustutils.papers.{module}").BUDGET
     paper = budget.settings("full")
     assert paper == type(paper)()  # full is the dataclass's defaults: the paper's values
     for profile in PROFILES:

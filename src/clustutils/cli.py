@@ -19,12 +19,49 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import results
+from . import env, results
 
-PROFILE_ENV = "CLUSTUTILS_PROFILE"
 #: Profiles whose executed notebooks the book renders; other runs write under ``_build/<profile>``.
 BOOK_PROFILES = ("cpu", "gpu", "full")
 SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution(?:-start)?\}.*?^\1[ \t]*$\n?", re.M | re.S)
+
+
+INSTALL_LINE = re.compile(r'"clustutils @ git\+(?P<url>[^"]+)"')  # in every notebook's install cell (tagged remove-cell)
+
+
+def repository_url(root: Path) -> str:
+    """The book's repository: ``repository.url`` in ``_config.yml``, the one setting that the launch buttons,
+    the notebooks' install cells and the student copies' links all use."""
+    import yaml
+
+    config = root / "_config.yml"
+    url = ((yaml.safe_load(config.read_text()) or {}).get("repository") or {}).get("url") if config.is_file() else None
+    if not url:
+        raise SystemExit(f"clustutils: {config} sets no repository.url")
+    return url.rstrip("/")
+
+
+def cmd_repository(args) -> int:
+    """Print the repository URL; with ``--sync``, write it into every notebook's install cell."""
+    root = book_root(args)
+    url = repository_url(root)
+    stale = []
+    for src in results.notebook_sources(root):
+        for path in (src, src.with_suffix(".ipynb")):
+            text = path.read_text() if path.is_file() else ""
+            found = {m.group("url") for m in INSTALL_LINE.finditer(text)}
+            if found != {url}:
+                stale.append(path)
+                if args.sync and found:
+                    path.write_text(INSTALL_LINE.sub(f'"clustutils @ git+{url}"', text))
+    print(url)
+    if stale and not args.sync:
+        print(f"clustutils: {len(stale)} notebook file(s) install from another URL or have no install cell: "
+              f"{', '.join(p.name for p in stale)}; run `clustutils repository --sync`", file=sys.stderr)
+        return 1
+    if stale:
+        print(f"wrote {url} into {len(stale)} notebook file(s)")
+    return 0
 
 
 def book_root(args) -> Path:
@@ -51,22 +88,17 @@ def notebook_parameters(source: Path) -> dict:
     return {}
 
 
-def notebook_sources(root: Path) -> list[Path]:
-    """The paired text sources ``notebooks/NN_name.py``, in order."""
-    return sorted((root / "notebooks").glob("[0-9][0-9]_*.py"))
-
-
 def select_notebooks(which: str, root: Path) -> list[Path]:
-    """Resolve ``all``, a number (``02``/``2``) or a name (``02_x`` / ``x``) to text sources."""
-    sources = notebook_sources(root)
+    """Resolve ``all``, a chapter number (``02``/``2``: every notebook of that chapter) or a name (``02_x`` / ``x``)."""
+    sources = results.notebook_sources(root)
     if which == "all":
         return sources
-    for src in sources:
-        number, _, name = src.stem.partition("_")
-        if which in (src.stem, name, src.name) or (which.isdigit() and int(which) == int(number)):
-            return [src]
+    chosen = [src for src in sources if which in (src.stem, src.stem.partition("_")[2], src.name)
+              or (which.isdigit() and int(which) == results.chapter_number(src.stem))]
+    if chosen:
+        return chosen
     valid = ", ".join(s.stem for s in sources)
-    raise SystemExit(f"clustutils: no notebook {which!r}; choose 'all' or one of: {valid}")
+    raise SystemExit(f"clustutils: no notebook {which!r}; choose 'all', a chapter number or one of: {valid}")
 
 
 def _parse_value(text: str):
@@ -83,7 +115,7 @@ def execute(source: Path, output: Path, profile: str, parameters: dict) -> float
 
     notebook = jupytext.read(source)
     notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
-    os.environ[PROFILE_ENV] = profile  # the parameters cell reads it; the kernel inherits it
+    os.environ[env.PROFILE] = profile  # the parameters cell reads it; the kernel inherits it
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / source.with_suffix(".ipynb").name
@@ -158,7 +190,7 @@ def cmd_check_notebooks(args) -> int:
     import nbformat
 
     root, problems = book_root(args), []
-    for src in notebook_sources(root):
+    for src in results.notebook_sources(root):
         notebook = nbformat.read(src.with_suffix(".ipynb"), as_version=4)
         text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
         found = re.search(rf"notebook {re.escape(src.stem)} \| profile (\w+)", text)
@@ -166,11 +198,11 @@ def cmd_check_notebooks(args) -> int:
             problems.append(f"{src.stem}.ipynb has no provenance line (was it executed?)")
         elif found.group(1) not in BOOK_PROFILES:
             problems.append(f"{src.stem}.ipynb holds outputs of profile {found.group(1)!r}; the book renders only "
-                            f"{', '.join(BOOK_PROFILES)}: restore it with git or rerun `clustutils run {src.stem[:2]} --profile cpu`")
+                            f"{', '.join(BOOK_PROFILES)}: restore it with git or rerun `clustutils run {src.stem} --profile cpu`")
     for problem in problems:
         print(f"clustutils: {problem}", file=sys.stderr)
     if not problems:
-        print(f"{len(notebook_sources(root))} executed notebooks, all from {', '.join(BOOK_PROFILES)} runs")
+        print(f"{len(results.notebook_sources(root))} executed notebooks, all from {', '.join(BOOK_PROFILES)} runs")
     return 1 if problems else 0
 
 
@@ -268,8 +300,8 @@ def cmd_student(args) -> int:
     bib, config = root / "book" / "references.bib", root / "_config.yml"
     citations = bibliography(bib) if bib.is_file() else {}
     repository = (yaml.safe_load(config.read_text()) or {}).get("repository", {}) if config.is_file() else {}
-    book_url = f"{repository.get('url', 'https://github.com/clustbook/clustbook').rstrip('/')}/blob/{repository.get('branch', 'main')}"
-    for src in notebook_sources(root):
+    book_url = f"{repository_url(root)}/blob/{repository.get('branch', 'main')}"
+    for src in results.notebook_sources(root):
         notebook = strip_solutions(nbformat.read(src.with_suffix(".ipynb"), as_version=4))
         glued = glued_values(notebook)
         for cell in notebook.cells:
@@ -303,11 +335,11 @@ def cmd_weights(args) -> int:
 
 def cmd_bundle(args) -> int:
     from . import gpukit
-    from .data import data_root
+    from .env import data_root
 
     root = book_root(args)
-    chapters = [s.stem[:2] for s in select_notebooks(args.chapters[0], root)] if args.chapters == ["all"] else \
-        [select_notebooks(c, root)[0].stem[:2] for c in args.chapters]
+    chosen = [s for c in args.chapters for s in select_notebooks(c, root)]
+    chapters = sorted({f"{results.chapter_number(s.stem):02d}" for s in chosen})
     try:
         manifest = gpukit.bundle(root, chapters, data_root(), wheels=not args.no_wheels)
     except gpukit.KitError as error:
@@ -369,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     unpack.add_argument("archive")
     unpack.add_argument("--allow-cpu", action="store_true", help="accept a run made without CUDA (the kit's own test)")
     unpack.set_defaults(func=cmd_unpack)
+    repo = sub.add_parser("repository", help="print the book's repository URL (_config.yml); --sync writes it into the notebooks")
+    repo.add_argument("--sync", action="store_true", help="rewrite every notebook's install cell to install from it")
+    repo.set_defaults(func=cmd_repository)
     check = sub.add_parser("check-notebooks", help="fail if an executed notebook holds smoke outputs or no provenance")
     check.set_defaults(func=cmd_check_notebooks)
     return parser

@@ -14,7 +14,6 @@ a loader never returns part of a dataset without being asked to.
 
 from __future__ import annotations
 
-import bz2
 import gzip
 import hashlib
 import os
@@ -26,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import env
+from .env import data_root
+
 __all__ = [
     "Dataset",
     "DatasetNotFoundError",
@@ -34,10 +36,9 @@ __all__ = [
     "IGNORE",
     "data_root",
     "load",
+    "load_split",
 ]
 
-ENV_DATA = "CLUSTUTILS_DATA"
-ENV_OFFLINE = "CLUSTUTILS_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 2.0
 IGNORE = 255
 """Mask value of pixels that metrics ignore (object borders, unlabeled)."""
@@ -86,24 +87,6 @@ class Dataset:
         return x.to(device), y.to(device)
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$CLUSTUTILS_DATA``, else ``~/.cache/clustutils/data``.
-
-    This is the one default of the package, the notebooks and ``make test``.  A root that exists but
-    is a file raises :class:`NotADirectoryError` naming where the path came from.
-    """
-    if root is not None:
-        path, origin = Path(root).expanduser(), "root"
-    elif os.environ.get(ENV_DATA):
-        path, origin = Path(os.environ[ENV_DATA]).expanduser(), f"${ENV_DATA}"
-    else:
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        path, origin = Path(cache) / "clustutils" / "data", "the default"
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"the data root {path} (from {origin}) is a file; it must be a folder holding the datasets")
-    return path
-
-
 # --------------------------------------------------------------------------
 # Files, checksums and downloads
 
@@ -142,15 +125,15 @@ def _missing_error(dataset: str, folder: Path, names, why: str = "") -> DatasetN
     listing = "\n".join(f"  {folder / n}" for n in names)
     return DatasetNotFoundError(
         f"Dataset {dataset!r}: missing files in folder {folder}:\n{listing}\n"
-        f"{why}Put these files there, or point {ENV_DATA} (or root=...) at a data root "
+        f"{why}Put these files there, or point {env.DATA} (or root=...) at a data root "
         f"that holds them. See the book's 'Datasets' page."
     )
 
 
 def _download(remote: _Remote, target: Path) -> None:
     """Download ``remote`` to ``target`` atomically, verifying its checksum."""
-    if os.environ.get(ENV_OFFLINE):
-        raise OSError(f"downloads disabled by {ENV_OFFLINE}")
+    if env.get(env.OFFLINE):
+        raise OSError(f"downloads disabled by {env.OFFLINE}")
     errors = []
     for url in remote.urls:
         try:
@@ -619,3 +602,33 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     if split == "all" and splits and loader is not _load_flowers102:  # flowers102 reads "all" from setid.mat
         return _concat([loader(name, s, base, download, **options) for s in splits], name)
     return loader(name, split, base, download, **options)
+
+
+def load_split(name: str, root: str | os.PathLike | None = None, *, seed: int = 0, test_fraction: float = 1 / 7,
+               download: bool = True, **options) -> tuple[Dataset, Dataset]:
+    """``(train, test)`` of a labelled dataset: its own ``"train"``/``"test"`` split when it has one.
+
+    A dataset without one (``digits``, ``flowers17_seg``, ``idc``, ...) is split here: a seeded, stratified
+    ``test_fraction`` of ``"all"`` is the test set (MNIST's 10,000 of 70,000 is 1/7).  The split's name
+    says which: ``"train"``/``"test"`` or ``"train (seeded 1/7 split)"``/``"test (seeded 1/7 split)"``.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; valid names: {', '.join(DATASETS)}.")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    if {"train", "test"} <= set(DATASETS[name][1]):
+        return (load(name, "train", root, download, **options), load(name, "test", root, download, **options))
+    from sklearn.model_selection import train_test_split
+
+    data = load(name, "all", root, download, **options)
+    train_idx, test_idx = train_test_split(np.arange(len(data)), test_size=test_fraction, random_state=seed,
+                                           stratify=data.labels)
+    label = f"seeded 1/{round(1 / test_fraction)} split" if abs(1 / test_fraction - round(1 / test_fraction)) < 1e-9 \
+        else f"seeded {test_fraction:.0%} split"
+
+    def part(index, split):
+        pick = lambda a: None if a is None else a[np.sort(index)]  # noqa: E731
+        return Dataset(name, f"{split} ({label})", pick(data.images), pick(data.labels), pick(data.masks),
+                       pick(data.groups), dict(data.info))
+
+    return part(train_idx, "train"), part(test_idx, "test")

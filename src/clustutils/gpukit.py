@@ -73,7 +73,9 @@ def _sha256(path: Path) -> str:
 
 def source_hashes(root: Path) -> dict:
     """SHA-256 of every notebook text source and package module: what decides a run's outputs."""
-    files = sorted((root / "notebooks").glob("[0-9][0-9]_*.py")) + sorted((root / "src" / "clustutils").glob("*.py"))
+    from .results import notebook_sources
+
+    files = notebook_sources(root) + sorted((root / "src" / "clustutils").rglob("*.py"))
     return {str(f.relative_to(root)): _sha256(f) for f in files}
 
 

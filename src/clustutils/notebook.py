@@ -9,14 +9,13 @@ from pathlib import Path
 
 import torch
 
-from . import results
-from .data import data_root
+from . import env, results
+from .env import data_root
 from .plotting import FigureSaver, use_style
 from .train import configure_numerics, device_name, get_device, seed_everything
 
 __all__ = ["Run", "start"]
 
-ENV_PROFILE = "CLUSTUTILS_PROFILE"
 GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed
 
 
@@ -90,7 +89,7 @@ def start(notebook: str, profile: str, seed: int = 0, device: str | None = None,
     and prints the provenance lines, which say what was set.
     """
     if profile not in results.PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(results.PROFILES)} (or set ${ENV_PROFILE}); got {profile!r}")
+        raise ValueError(f"profile must be one of {', '.join(results.PROFILES)} (or set ${env.PROFILE}); got {profile!r}")
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     run = Run(notebook, profile, int(seed), get_device(device), data_root(data_root_dir),

@@ -17,15 +17,17 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import tempfile
 from importlib import resources
 from pathlib import Path
 
+from . import env
 from .settings import PROFILES  # one list of profiles
 
 __all__ = ["PROFILES", "BOOK_PROFILES", "HEADLINES", "project_root", "git_commit", "paper_values", "record", "load_results",
-           "table", "format_table", "find_book", "chapter_titles", "results_page", "overview_figure"]
+           "table", "format_table", "find_book", "notebook_sources", "chapter_number", "chapter_titles", "results_page", "overview_figure"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
 #: Each chapter's headline results (experiment, dataset, metric): the Results page's overview and figure.
@@ -35,8 +37,8 @@ HEADLINES = {
     "02_autoencoder_energy": [("csae_sigmoid", "mnist", "test_error"), ("csae_modulus", "mnist", "test_error"),
                               ("csae_linear", "mnist", "test_error")],
     "03_gar_acol": [("gar_acol", "mnist", "acc"), ("gar_acol", "usps", "acc")],
-    "04_clustering_module": [("cm", "mnist", "acc"), ("aecm_pre", "mnist", "acc"), ("dec", "mnist", "acc"),
-                             ("idec", "mnist", "acc")],
+    "04_clustering_module": [("cm", "mnist", "acc")],
+    "04b_deep_clustering": [("aecm_pre", "mnist", "acc"), ("dec", "mnist", "acc"), ("idec", "mnist", "acc")],
     "05_histopathology_kmeans": [("kmeans", "idc", "f1"), ("cnn_ae_nomaxpool_kmeans", "idc", "f1"),
                                  ("densenet_supervised", "idc", "f1")],
 }
@@ -59,8 +61,8 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
     ``$CLUSTUTILS_ROOT`` overrides; outside a checkout (a notebook on Colab, say) the cwd is used.
     """
-    if os.environ.get("CLUSTUTILS_ROOT"):
-        return Path(os.environ["CLUSTUTILS_ROOT"])
+    if env.get(env.ROOT):
+        return Path(env.get(env.ROOT))
     return find_book(start) or Path(start or Path.cwd()).resolve()
 
 
@@ -69,8 +71,8 @@ def git_commit(root: str | os.PathLike | None = None) -> str:
 
     ``unknown`` outside a git checkout.
     """
-    if os.environ.get("CLUSTUTILS_COMMIT"):  # a copy without .git (the GPU kit's run.sh sets the bundle's commit)
-        return os.environ["CLUSTUTILS_COMMIT"]
+    if env.get(env.COMMIT):  # a copy without .git (the GPU kit's run.sh sets the bundle's commit)
+        return env.get(env.COMMIT)
     cwd = Path(root or project_root())
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
@@ -245,12 +247,29 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+NOTEBOOK_NAME = re.compile(r"^(\d\d)[a-z]?_\w+$")  # 01_x, and 01b_x for a chapter's second notebook
+
+
+def notebook_sources(root: str | os.PathLike | None = None) -> list[Path]:
+    """The paired text sources ``notebooks/NN_name.py`` (and ``NNb_name.py``, a chapter's second part), in order."""
+    folder = Path(root or project_root()) / "notebooks"
+    return sorted(p for p in folder.glob("[0-9][0-9]*_*.py") if NOTEBOOK_NAME.match(p.stem))
+
+
+def chapter_number(notebook: str) -> int:
+    """The chapter of a notebook name: ``01_x`` and ``01b_x`` are chapter 1."""
+    match = NOTEBOOK_NAME.match(notebook)
+    if not match:
+        raise ValueError(f"{notebook!r} is not a notebook name (NN_name or NNb_name)")
+    return int(match.group(1))
+
+
 def chapter_titles(root: str | os.PathLike | None = None) -> dict:
     """``{notebook: "Chapter N: title"}`` from each notebook's first heading (chapter 0 is the conventions)."""
     titles = {}
-    for source in sorted((Path(root or project_root()) / "notebooks").glob("[0-9][0-9]_*.py")):
+    for source in notebook_sources(root):
         heading = next((line[4:].strip() for line in source.read_text().splitlines() if line.startswith("# # ")), source.stem)
-        titles[source.stem] = f"Chapter {int(source.stem[:2])}: {heading}"
+        titles[source.stem] = f"Chapter {chapter_number(source.stem)}: {heading}"
     return titles
 
 

@@ -7,17 +7,17 @@ import json
 import os
 import random
 import warnings
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import env
+from .env import cache_dir
+
 __all__ = ["get_device", "device_name", "configure_numerics", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
 
-ENV_DEVICE = "CLUSTUTILS_DEVICE"
-ENV_CACHE = "CLUSTUTILS_CACHE"
 
 
 def get_device(requested: str | None = None) -> torch.device:
@@ -25,7 +25,7 @@ def get_device(requested: str | None = None) -> torch.device:
 
     Asking for CUDA where there is none falls back to the CPU with a visible warning.
     """
-    requested = requested or os.environ.get(ENV_DEVICE) or ("cuda" if torch.cuda.is_available() else "cpu")
+    requested = requested or env.get(env.DEVICE) or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         warnings.warn("A GPU was requested but none is available: running on the CPU (slower).", stacklevel=2)
@@ -251,14 +251,6 @@ def error_rate(model: torch.nn.Module, x, y, batch_size: int = 5000) -> float:
     """Fraction of rows of ``x`` whose argmax logit differs from ``y``."""
     model.eval()
     return int((batched(lambda xb: model(xb).argmax(1), x, batch_size) != y).sum()) / len(x)
-
-
-def cache_dir() -> Path:
-    """Folder of cached weights: ``$CLUSTUTILS_CACHE`` or ``~/.cache/clustutils/weights``."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "clustutils" / "weights"
 
 
 def config_key(config: dict) -> str:

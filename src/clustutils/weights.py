@@ -1,6 +1,6 @@
 """Hand trained weights to a class: ``clustutils weights export`` / ``import``.
 
-An archive is a ``.tar.gz`` of the weight cache (:func:`clustutils.train.cache_dir`) with a
+An archive is a ``.tar.gz`` of the weight cache (:func:`clustutils.env.cache_dir`) with a
 ``manifest.json``: the commit and profile it was trained with, every chapter's settings in that
 profile, and the SHA-256 of every file.  Import checks the checksums and refuses an archive whose
 settings differ from the code it is imported into (the cached weights would then not be the ones
@@ -20,12 +20,12 @@ from pathlib import Path
 
 from .results import git_commit
 from .settings import PROFILES
-from .train import cache_dir
+from .env import cache_dir
 
 __all__ = ["CHAPTER_MODULES", "chapter_settings", "export_weights", "import_weights", "WeightsArchiveError"]
 
 #: The modules holding a chapter's ``BUDGET`` (settings as data).
-CHAPTER_MODULES = ("onestage", "energy", "gar", "cm", "histo")
+CHAPTER_MODULES = ("ch01_onestage", "ch02_energy", "ch03_gar", "ch04_cm", "ch05_histo")  # in clustutils.papers
 MANIFEST = "manifest.json"
 
 
@@ -43,7 +43,7 @@ def chapter_settings(profile: str) -> dict:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     out = {}
     for name in CHAPTER_MODULES:
-        budget = getattr(importlib.import_module(f"clustutils.{name}"), "BUDGET", None)
+        budget = getattr(importlib.import_module(f"clustutils.papers.{name}"), "BUDGET", None)
         if budget is not None:
             out[name] = json.loads(json.dumps(dataclasses.asdict(budget.settings(profile)), default=str))
     return out

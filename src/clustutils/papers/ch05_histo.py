@@ -29,14 +29,14 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.model_selection import GroupKFold, KFold
 from torch import nn
 
-from . import metrics
-from .kmeans import kmeans, nearest_centre
-from .settings import Budget, provisional_gpu
-from .train import batched, fit
+from .. import metrics
+from ..kmeans import kmeans, nearest_centre
+from ..settings import Budget, provisional_gpu
+from ..train import batched, fit
 
 __all__ = [
     "PATCH", "FCAutoencoder", "ConvAutoencoder", "ConvAutoencoderNoPool", "AlexNetAutoencoder", "ResNetAutoencoder",
-    "densenet_classifier", "summed_squared_error", "conv_adjoint_gap", "minibatch_kmeans", "proportion_mapping",
+    "densenet_classifier", "summed_squared_error", "conv_adjoint_gap", "minibatch_kmeans",
     "cv_folds", "sample_groups", "Fold", "train_autoencoder", "encode",
     "cluster_and_score", "train_classifier", "predict", "Settings", "BUDGET",
 ]

@@ -37,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import metrics
-from .kmeans import kmeans
-from .settings import Budget, provisional_gpu
-from .train import batched
+from .. import metrics
+from ..kmeans import kmeans
+from ..settings import Budget, provisional_gpu
+from ..train import batched
 
 __all__ = [
     "acrbm_eta",

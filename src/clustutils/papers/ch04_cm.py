@@ -22,12 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .settings import Budget, provisional_gpu
-from .train import WeightAverage, batched, error_rate, fit
+from ..kmeans import kmeans
+from ..autoencoders import Autoencoder, ClusteringModel, rescale_codes
+from ..settings import Budget, provisional_gpu
+from ..train import WeightAverage, batched, error_rate, fit
 
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
            "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "scaled_alpha",
-           "Settings", "BUDGET"]
+           "Settings", "BUDGET", "AECM", "aecm_start", "orthonormality_penalty"]
 
 LOG_EPS = 1e-10
 
@@ -231,3 +233,75 @@ BUDGET = Budget(Settings(), {
     "cpu": _CPU,
     "gpu": provisional_gpu(_CPU),
 })
+
+
+# --------------------------------------------------------------------------
+# AE-CM: the CM on the codes of an autoencoder, trained jointly
+
+
+def orthonormality_penalty(mu) -> torch.Tensor:
+    """``||mu mu^T - I||_F^2``: zero when the centroids (rows of ``mu``) are orthonormal."""
+    eye = torch.eye(mu.shape[0], dtype=mu.dtype, device=mu.device)
+    return ((mu @ mu.T - eye) ** 2).sum()
+
+
+class AECM(ClusteringModel):
+    """AE-CM: the Clustering Module on the codes of an autoencoder, trained jointly.
+
+    ``loss = CM loss on z (over N * d, as the CM) + beta * MSE(x, x^) + lam * ||mu mu^T - I||_F^2``,
+    the normalisation of the authors' PyTorch example.  ``lam = 0`` drops the orthonormality term.
+    Adam's epsilon is the authors' 1e-3.
+    """
+
+    adam_eps = 1e-3
+
+    def __init__(self, n_input: int, n_clusters: int, n_latent: int = 10, alpha: float = 1.1, beta: float = 100.0,
+                 lam: float = 0.1, hidden=(500, 500, 2000)):
+        super().__init__()
+        self.ae = Autoencoder(n_input, n_latent, hidden)
+        self.cm = ClusteringModule(n_latent, n_clusters, alpha)
+        self.beta, self.lam = beta, lam
+
+    def loss_terms(self, x) -> dict:
+        z, x_hat = self.ae(x)
+        terms = cm_loss_terms(z, self.cm(z), self.cm.mu, self.cm.alpha)
+        n, d = z.shape
+        return {"cm": (terms["E1"] + terms["E2"] + terms["E3"]) / d + terms["E4"] / (n * d),
+                "reconstruction": ((x_hat - x) ** 2).mean(), "orthonormality": orthonormality_penalty(self.cm.mu)}
+
+    def loss(self, x, index=None):
+        t = self.loss_terms(x)
+        return t["cm"] + self.beta * t["reconstruction"] + self.lam * t["orthonormality"]
+
+    @torch.no_grad()
+    def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
+        return batched(lambda xb: self.cm(self.ae.encoder(xb)).argmax(1), x, batch_size)
+
+
+
+def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: float = 100.0, lam: float = 0.1,
+               cm_epochs: int, batch_size: int, kmeans_restarts: int = 20, seed: int = 0) -> "AECM":
+    """AE-CM+pre as chapter 4 starts it: a copy of ``ae`` whose codes are rescaled, the CM fitted on them.
+
+    1. k-means (``kmeans_restarts``) on ``codes`` (the autoencoder's codes of the data);
+    2. :func:`rescale_codes` so that the mean squared centroid norm is 1 (the scale the orthonormality
+       term prefers; reconstruction and partition unchanged);
+    3. the CM set to the isotropic GMM of that k-means solution (:func:`clustutils.papers.ch04_cm.isotropic_gmm_init`,
+       variance = the within-cluster variance per dimension), then trained ``cm_epochs`` on the frozen
+       codes (no weight averaging).  The joint training is :func:`train_clustering`'s.
+    """
+    model = AECM(ae.encoder[0].in_features, n_clusters, n_latent=codes.shape[1], alpha=alpha, beta=beta, lam=lam,
+                 hidden=tuple(layer.out_features for layer in ae.encoder if isinstance(layer, nn.Linear))[:-1])
+    model = model.to(codes.device)
+    model.ae.load_state_dict(ae.state_dict())
+    km = kmeans(codes, n_clusters, n_init=kmeans_restarts, seed=seed)
+    centroids = torch.as_tensor(km.centers, dtype=torch.float32, device=codes.device)
+    factor = float(1 / (centroids**2).sum(1).mean().sqrt())
+    rescale_codes(model.ae, factor)
+    codes, centroids = codes * factor, centroids * factor
+    variance = float(((codes - centroids[torch.as_tensor(km.labels, device=codes.device)]) ** 2).mean())
+    isotropic_gmm_init(model.cm, centroids, variance)
+    train_cm(model.cm, codes, epochs=cm_epochs, batch_size=batch_size, seed=seed, average_last_epoch=False)
+    return model
+
+

@@ -2,7 +2,9 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 
-from clustutils import deep_clustering as dc
+from clustutils import autoencoders
+from clustutils.papers import baselines
+from clustutils.papers import ch04_cm as cm
 from clustutils.metrics import cluster_acc
 
 
@@ -15,8 +17,8 @@ def blobs():
 
 def _pretrained(x, seed=0):
     torch.manual_seed(seed)
-    ae = dc.Autoencoder(x.shape[1], 3, hidden=(16,))
-    dc.pretrain_autoencoder(ae, x, epochs=30, batch_size=32, progress=False)
+    ae = autoencoders.Autoencoder(x.shape[1], 3, hidden=(16,))
+    autoencoders.pretrain_autoencoder(ae, x, epochs=30, batch_size=32, progress=False)
     return ae
 
 
@@ -25,7 +27,7 @@ def _centroids(z, y):
 
 
 def test_autoencoder_shapes_and_glorot_init():
-    ae = dc.Autoencoder(20, 4, hidden=(8, 6))
+    ae = autoencoders.Autoencoder(20, 4, hidden=(8, 6))
     z, x_hat = ae(torch.randn(5, 20))
     assert z.shape == (5, 4) and x_hat.shape == (5, 20)
     first = ae.encoder[0]
@@ -36,22 +38,22 @@ def test_autoencoder_shapes_and_glorot_init():
 def test_pretraining_lowers_the_reconstruction_error(blobs):
     x, _ = blobs
     torch.manual_seed(0)
-    ae = dc.Autoencoder(8, 3, hidden=(16,))
-    history = dc.pretrain_autoencoder(ae, x, epochs=20, batch_size=32, progress=False)
+    ae = autoencoders.Autoencoder(8, 3, hidden=(16,))
+    history = autoencoders.pretrain_autoencoder(ae, x, epochs=20, batch_size=32, progress=False)
     assert history[-1] < 0.5 * history[0]
 
 
 def test_orthonormality_penalty_is_zero_exactly_for_orthonormal_rows():
     q, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))
-    assert dc.orthonormality_penalty(q[:3]) < 1e-20
-    assert dc.orthonormality_penalty(2 * q[:3]) == pytest.approx(3 * 9)  # (4 - 1)^2 on each diagonal entry
+    assert cm.orthonormality_penalty(q[:3]) < 1e-20
+    assert cm.orthonormality_penalty(2 * q[:3]) == pytest.approx(3 * 9)  # (4 - 1)^2 on each diagonal entry
 
 
 def test_dec_target_is_sharper_than_q_and_rows_sum_to_one(blobs):
     x, y = blobs
     ae = _pretrained(x)
-    model = dc.DEC(ae, _centroids(dc.encode(ae.encoder, x), y))
-    dc.refresh_target(model, x)
+    model = baselines.DEC(ae, _centroids(autoencoders.encode(ae.encoder, x), y))
+    baselines.refresh_target(model, x)
     q = model.soft_assign(x).detach()
     assert torch.allclose(model.target.sum(1), torch.ones(len(x)), atol=1e-5)
     assert (model.target.max(1).values >= q.max(1).values - 1e-6).all()
@@ -59,34 +61,34 @@ def test_dec_target_is_sharper_than_q_and_rows_sum_to_one(blobs):
 
 def _bad_start(ae, x, y):
     """True code centroids each moved 45% of the way to the next one: the nearest-centroid partition is wrong for some points."""
-    c = _centroids(dc.encode(ae.encoder, x), y)
+    c = _centroids(autoencoders.encode(ae.encoder, x), y)
     return c + 0.45 * (c.roll(1, 0) - c)
 
 
-@pytest.mark.parametrize("cls", [dc.DEC, dc.IDEC, dc.DCN, dc.DKM])
+@pytest.mark.parametrize("cls", [baselines.DEC, baselines.IDEC, baselines.DCN, baselines.DKM])
 def test_baselines_repair_a_bad_start_on_separated_blobs(blobs, cls):
     # Broken variants that fail here: DEC with the KL sign flipped (0.68), IDEC with gamma = 0 (0.94),
     # DCN without its centroid/assignment update (0.91); DKM with its centroids detached fails the last check.
     x, y = blobs
     ae = _pretrained(x)
     start = _bad_start(ae, x, y)
-    extra = {"assignments": torch.cdist(dc.encode(ae.encoder, x), start).argmin(1)} if cls is dc.DCN else {}
+    extra = {"assignments": torch.cdist(autoencoders.encode(ae.encoder, x), start).argmin(1)} if cls is baselines.DCN else {}
     model = cls(ae, start, **extra)
     before = cluster_acc(y, model.predict(x))
     assert before < 0.9  # the method has work to do
-    history = dc.train_clustering(model, x, epochs=20, batch_size=32, progress=False)
+    history = autoencoders.train_clustering(model, x, epochs=20, batch_size=32, progress=False)
     assert len(history) == 20 and all(torch.isfinite(torch.tensor(history)))
     assert cluster_acc(y, model.predict(x)) > 0.97
-    if cls is dc.DCN:
+    if cls is baselines.DCN:
         assert cluster_acc(y, model.assignments) > 0.97  # the stored assignments were repaired too
-    if cls is dc.DKM:  # the centroids are trained by the same optimiser, so they move
+    if cls is baselines.DKM:  # the centroids are trained by the same optimiser, so they move
         assert (model.mu.detach() - start).norm() > 0.1
 
 
 def test_dkm_loss_interpolates_between_mean_and_min_distance():
     torch.manual_seed(0)
     x = torch.randn(16, 6)
-    ae = dc.Autoencoder(6, 2, hidden=(5,))
+    ae = autoencoders.Autoencoder(6, 2, hidden=(5,))
     mu = torch.randn(4, 2)
     with torch.no_grad():
         z, x_hat = ae(x)
@@ -94,7 +96,7 @@ def test_dkm_loss_interpolates_between_mean_and_min_distance():
     reconstruction = ((x_hat - x) ** 2).sum(1).mean()
     for alpha, kmeans_term in ((0.0, d.mean(1).mean()), (1e6, d.min(1).values.mean()),
                                (2.0, (torch.softmax(-2.0 * d, 1) * d).sum(1).mean())):
-        model = dc.DKM(ae, mu, lam=0.5, inverse_temperature=alpha)
+        model = baselines.DKM(ae, mu, lam=0.5, inverse_temperature=alpha)
         with torch.no_grad():
             assert torch.allclose(model.loss(x), reconstruction + 0.5 * kmeans_term, rtol=1e-5)
 
@@ -102,12 +104,12 @@ def test_dkm_loss_interpolates_between_mean_and_min_distance():
 def test_dkm_inverse_temperature_is_constant_by_default_and_annealed_geometrically_per_epoch(blobs):
     x, y = blobs
     ae = _pretrained(x)
-    centroids = _centroids(dc.encode(ae.encoder, x), y)
+    centroids = _centroids(autoencoders.encode(ae.encoder, x), y)
     trajectories = {}
-    for name, model in {"constant": dc.DKM(ae, centroids),
-                        "annealed": dc.DKM(ae, centroids, inverse_temperature=1.0, anneal=1000.0)}.items():
+    for name, model in {"constant": baselines.DKM(ae, centroids),
+                        "annealed": baselines.DKM(ae, centroids, inverse_temperature=1.0, anneal=1000.0)}.items():
         seen = []
-        dc.train_clustering(model, x, epochs=3, batch_size=100, progress=False,
+        autoencoders.train_clustering(model, x, epochs=3, batch_size=100, progress=False,
                             on_epoch_end=lambda e, loss, m=model, seen=seen: seen.append(m.inverse_temperature))
         trajectories[name] = seen
     assert trajectories["constant"] == [1000.0] * 3
@@ -117,20 +119,20 @@ def test_dkm_inverse_temperature_is_constant_by_default_and_annealed_geometrical
 def test_aecm_clusters_blobs_and_its_loss_has_three_parts(blobs):
     x, y = blobs
     torch.manual_seed(0)
-    model = dc.AECM(8, 3, n_latent=3, alpha=20.0, beta=1.0, lam=0.1, hidden=(16,))  # alpha 1.1 merges two blobs
+    model = cm.AECM(8, 3, n_latent=3, alpha=20.0, beta=1.0, lam=0.1, hidden=(16,))  # alpha 1.1 merges two blobs
     terms = model.loss_terms(x)
     assert set(terms) == {"cm", "reconstruction", "orthonormality"}
     assert torch.isclose(model.loss(x), terms["cm"] + 1.0 * terms["reconstruction"] + 0.1 * terms["orthonormality"])
-    dc.train_clustering(model, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
+    autoencoders.train_clustering(model, x, epochs=40, batch_size=32, lr=1e-2, progress=False)
     assert cluster_acc(y, model.predict(x)) > 0.9
 
 
 def test_rescale_codes_keeps_the_reconstruction():
     torch.manual_seed(0)
-    ae = dc.Autoencoder(12, 3, hidden=(8,)).double()
+    ae = autoencoders.Autoencoder(12, 3, hidden=(8,)).double()
     x = torch.rand(10, 12, dtype=torch.float64)
     z, x_hat = ae(x)
-    dc.rescale_codes(ae, 0.25)
+    autoencoders.rescale_codes(ae, 0.25)
     z2, x_hat2 = ae(x)
     assert torch.allclose(z2, 0.25 * z) and torch.allclose(x_hat2, x_hat)
 
@@ -140,11 +142,11 @@ def test_aecm_start_keeps_the_kmeans_partition_and_unit_centroids(blobs):
 
     x, y = blobs
     ae = _pretrained(x)
-    codes = dc.encode(ae.encoder, x)
+    codes = autoencoders.encode(ae.encoder, x)
     from sklearn.cluster import KMeans
 
     reference = KMeans(3, n_init=5, random_state=0).fit(codes.numpy()).labels_
-    model = dc.aecm_start(ae, codes, 3, alpha=2.0, beta=1.0, lam=0.1, cm_epochs=0, batch_size=32, kmeans_restarts=5)
+    model = cm.aecm_start(ae, codes, 3, alpha=2.0, beta=1.0, lam=0.1, cm_epochs=0, batch_size=32, kmeans_restarts=5)
     assert ari(reference, model.predict(x)) > 0.99  # the CM starts as the isotropic GMM of k-means
     assert abs(float((model.cm.mu.detach()**2).sum(1).mean()) - 1) < 1e-4  # codes rescaled to unit mean centroid norm
     with torch.no_grad():

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import Budget, provisional_gpu
-from .train import batch_slices, batched
-from .train import fit as engine_fit
+from ..settings import Budget, provisional_gpu
+from ..train import batch_slices, batched
+from ..train import fit as engine_fit
 
 __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
@@ -384,8 +384,8 @@ def embed(model: GarCNN, x: torch.Tensor, batch_size: int = 1000) -> tuple[np.nd
 
 def evaluate(features: np.ndarray, labels: np.ndarray, k: int = 10, n_init: int = 10, seed: int = 0) -> dict:
     """k-means (k-means++, ``n_init`` restarts) on ``features``; Hungarian ACC, majority ACC and NMI."""
-    from . import metrics
-    from .kmeans import kmeans
+    from .. import metrics
+    from ..kmeans import kmeans
 
     result = kmeans(features, k, n_init=n_init, seed=seed, progress=False)
     return {"acc": metrics.cluster_acc(labels, result.labels), "majority_acc": metrics.majority_acc(labels, result.labels),

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .settings import Budget, provisional_gpu
-from .train import error_rate
+from ..settings import Budget, provisional_gpu
+from ..train import error_rate
 
 __all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder", "CSAE",
            "rbm_negative_free_energy", "pretrain_class_autoencoders", "error_rate", "finetune",
@@ -365,7 +365,7 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
     """
     from tqdm import tqdm
 
-    from .train import fit
+    from ..train import fit
 
     act = _act(activation)
     models = []
@@ -390,7 +390,7 @@ def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, co
     the class-specific parameters, Eqs. 46-47).  ``b_r`` starts at the class means.  Returns the
     mean training loss per epoch.
     """
-    from .train import fit
+    from ..train import fit
 
     with torch.no_grad():
         model.b_r.copy_(torch.stack([x[y == k].mean(0) for k in range(model.b_r.shape[0])]))
@@ -406,7 +406,7 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
     ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
     only").  The model ends with the weights of the epoch of lowest validation error.
     """
-    from .train import fit
+    from ..train import fit
 
     optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9)
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
