@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass, field
 
-import importlib
-
 import pytest
 
 from clustutils.papers import ch04_cm as cm
@@ -68,12 +66,11 @@ def test_chapter_4_full_profile_is_the_authors_schedule():
     assert cm.scaled_alpha(177.0, 111, 1000) == pytest.approx(1 + 176 * 1000 / 111)
 
 
-@pytest.mark.parametrize("module", weights.CHAPTER_MODULES)
-def test_every_chapter_states_every_profile_as_changes_from_the_paper(module):
+@pytest.mark.parametrize("name", weights.budgets())
+def test_every_chapter_states_every_profile_as_changes_from_the_paper(name):
     import dataclasses
-    import importlib
 
-    budget = importlib.import_module(f"clustutils.papers.{module}").BUDGET
+    budget = weights.budgets()[name]
     paper = budget.settings("full")
     assert paper == type(paper)()  # full is the dataclass's defaults: the paper's values
     for profile in PROFILES:

@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 from .results import git_commit
-from .settings import PROFILES
+from .settings import PROFILES, Budget
 from .env import cache_dir
 
 __all__ = ["CHAPTER_MODULES", "chapter_settings", "export_weights", "import_weights", "WeightsArchiveError"]
@@ -37,16 +37,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def chapter_settings(profile: str) -> dict:
-    """Every chapter's settings in ``profile``, as JSON-compatible dicts keyed by module name."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+def budgets() -> dict:
+    """Every :class:`~clustutils.settings.Budget` of the paper modules, keyed ``module`` (for ``BUDGET``) or
+    ``module.NAME`` (a chapter's second budget, e.g. ``ch01_onestage.LOC_BUDGET``)."""
     out = {}
     for name in CHAPTER_MODULES:
-        budget = getattr(importlib.import_module(f"clustutils.papers.{name}"), "BUDGET", None)
-        if budget is not None:
-            out[name] = json.loads(json.dumps(dataclasses.asdict(budget.settings(profile)), default=str))
+        module = importlib.import_module(f"clustutils.papers.{name}")
+        for attr, value in sorted(vars(module).items()):
+            if isinstance(value, Budget):
+                out[name if attr == "BUDGET" else f"{name}.{attr}"] = value
     return out
+
+
+def chapter_settings(profile: str) -> dict:
+    """Every chapter's settings in ``profile``, as JSON-compatible dicts keyed as :func:`budgets`."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    return {name: json.loads(json.dumps(dataclasses.asdict(budget.settings(profile)), default=str))
+            for name, budget in budgets().items()}
 
 
 def export_weights(archive: str | Path, profile: str, cache: Path | None = None) -> dict:
