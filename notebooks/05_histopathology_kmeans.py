@@ -49,6 +49,7 @@ seed = 0
 device = None  # None: CUDA when available, else the CPU
 data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
 save_figures = False
+dataset = "idc"  # the paper's (the stand-in flowers17_patches when its files are absent); or any two-class set of 50x50 colour patches
 
 # %% tags=["remove-cell"]
 # NBVAL_IGNORE_OUTPUT
@@ -268,19 +269,29 @@ print(f"toy: proportion mapping {by_proportion['acc']:.3f}, Hungarian {by_hungar
 #
 # ## 5. The data
 #
-# The notebook uses the IDC patches when `load("idc")` finds them, and the stand-in otherwise.
+# The notebook uses the IDC patches when `load("idc")` finds them, and the stand-in otherwise (it says so
+# in every output). The `dataset` parameter takes any other two-class set of $50 \times 50$ colour patches
+# that `clustutils.data.load` knows (`-p dataset flowers17_patches` asks for the stand-in by name); the
+# models' first layers are sized for such patches, so other images are refused with the reason. Without
+# patient or source-image groups, each patch is its own group.
 # Budgets: `smoke` uses ~400 patches; `cpu` draws 150 whole images (on IDC, 16 random patches from
 # each of 150 patients, since one patient holds about 1,700) for about 2,400 patches; `full` uses every patch.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 try:
-    data = load("idc", root=run.data_root, strict=(run.profile == "full"))
-    dataset, unit = "idc", "patient"
+    data = load(dataset, root=run.data_root, **({"strict": run.profile == "full"} if dataset == "idc" else {}))
 except DatasetNotFoundError as missing:
+    if dataset != "idc":
+        raise
     print(f"IDC not found ({str(missing).splitlines()[0]}); using the stand-in flowers17_patches.")
-    data = load("flowers17_patches", root=run.data_root)
-    dataset, unit = "flowers17_patches", "image"
+    dataset, data = "flowers17_patches", load("flowers17_patches", root=run.data_root)
+if data.images.shape[1:] != (histo.PATCH, histo.PATCH, 3) or len(np.unique(data.labels)) != 2:
+    raise ValueError(f"chapter 5's models take two-class {histo.PATCH}x{histo.PATCH} colour patches; {dataset} has "
+                     f"images {data.images.shape[1:]} and {len(np.unique(data.labels))} classes")
+unit = {"idc": "patient", "flowers17_patches": "image"}.get(dataset, "image" if data.groups is not None else "patch")
+if data.groups is None:
+    data.groups = np.arange(len(data))  # no groups: each patch its own
 subset = histo.sample_groups(data.groups, settings.max_patches, seed=run.seed, max_per_group=16)
 x_all, y_all = data.tensors()
 x_all, y_all, groups = x_all[subset].to(run.device), y_all[subset], data.groups[subset]

@@ -188,8 +188,9 @@ def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
     assert manifest["profile"] == "cpu" and "ch04_cm" in manifest["settings"] and weights.MANIFEST == "manifest.json"
 
 
-def test_a_run_on_another_dataset_records_rows_under_that_name_only(tmp_path, monkeypatch):
-    """`-p dataset digits` records under `digits_test` and never writes a row named after the paper's dataset."""
+def test_a_run_on_another_dataset_records_rows_under_that_name_only(tmp_path, monkeypatch, capfd):
+    """`-p dataset digits` records under `digits_test` and never writes a row named after the paper's dataset;
+    the kernel's TCP warning is not printed."""
     import json
     from pathlib import Path
 
@@ -199,6 +200,7 @@ def test_a_run_on_another_dataset_records_rows_under_that_name_only(tmp_path, mo
               "--output", str(tmp_path / "out")])
     rows = json.loads((tmp_path / "results" / "smoke" / "00_conventions.json").read_text())["entries"]
     assert rows and {r["dataset"] for r in rows} == {"digits_test"}
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_the_repository_url_is_one_setting(tmp_path, capsys):
@@ -220,3 +222,9 @@ def test_the_book_installs_from_its_own_repository():
     from pathlib import Path
 
     assert cli.main(["--book", str(Path(__file__).resolve().parents[1]), "repository"]) == 0
+
+
+def test_only_a_book_profile_with_default_parameters_writes_the_committed_notebooks(tmp_path):
+    assert cli.default_output(tmp_path, "cpu", {}) is None and cli.default_output(tmp_path, "gpu", {}) is None
+    assert cli.default_output(tmp_path, "smoke", {}) == tmp_path / "_build" / "smoke"
+    assert cli.default_output(tmp_path, "cpu", {"dataset": "digits"}) == tmp_path / "_build" / "cpu-params"

@@ -301,3 +301,30 @@ def test_load_split_uses_the_datasets_own_split_or_a_seeded_stratified_one():
 def test_load_split_of_mnist_is_its_own(shared_data):
     train, test = data.load_split("mnist", shared_data)
     assert (len(train), len(test), train.split, test.split) == (60000, 10000, "train", "test")
+
+
+def test_the_api_page_lists_every_dataset_with_its_splits():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "api" / "data.md").read_text()
+    for name, (_, splits) in data.DATASETS.items():
+        assert f"| `{name}` | {', '.join(splits) or '(none: `load_split` splits it)'}, all |" in page, name
+
+
+def test_own_arrays_and_folders_become_datasets(tmp_path):
+    ds = data.from_arrays(np.random.default_rng(0).random((5, 4, 4)), [0, 1, 0, 1, 1], name="toy")
+    assert ds.images.dtype == np.uint8 and ds.features().shape == (5, 16) and ds.features().max() <= 1
+    with pytest.raises(ValueError, match="floats in \\[0, 1\\]"):
+        data.from_arrays(np.full((2, 4, 4), 3.0))
+    with pytest.raises(ValueError, match="expected 2 labels"):
+        data.from_arrays(np.zeros((2, 4, 4), np.uint8), [0])
+    for label, colour in (("cats", 30), ("dogs", 200)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((6, 6, 3), colour + i, np.uint8)).save(tmp_path / label / f"{i}.png")
+    ds = data.from_folder(tmp_path, grey=True)
+    assert ds.images.shape == (6, 6, 6) and ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.info["classes"] == ["cats", "dogs"] and ds.images[4, 0, 0] == 201
+    assert data.from_folder(tmp_path, image_size=3).images.shape == (6, 3, 3, 3)
+    with pytest.raises(data.DatasetNotFoundError, match="no images"):
+        data.from_folder(tmp_path / "cats" / "missing")

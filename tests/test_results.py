@@ -43,8 +43,18 @@ def test_table_shows_not_yet_run_and_skips_smoke(tmp_path):
     text = results.results_page(tmp_path)
     ours = [line for line in text.splitlines() if line.startswith("| gar_acol | mnist | acc |")]
     assert len(ours) == 2 and "98.00 ± 1.00" in ours[0] and "| full |" in ours[0] and "| cpu |" in ours[1]
-    overview = [line for line in text.splitlines() if line.startswith("| 03 | gar_acol · mnist · acc |")]
-    assert overview == ["| 03 | gar_acol · mnist · acc | 98.32 ± 0.08 | 98.00 ± 1.00 | -0.3 | full, 3 runs |"]  # strongest run
+    overview = [line for line in text.splitlines() if line.startswith("| 3 | gar_acol · mnist · acc |")]
+    assert overview == ["| 3 | gar_acol · mnist · acc | 98.32 ± 0.08 | 98.00 ± 1.00 | -0.3 | full, 3 runs |"]  # strongest run
+    assert "No such run is recorded yet." in text
+
+
+def test_beyond_the_papers_lists_headline_methods_on_other_datasets_only(tmp_path):
+    results.record("03_gar_acol", "gar_acol", "digits", "acc", 0.81, profile="cpu", device="cpu", seeds=[0], root=tmp_path)
+    results.record("03_gar_acol", "gar_acol", "usps", "acc", 0.9, profile="cpu", device="cpu", seeds=[0], root=tmp_path)
+    results.record("03_gar_acol", "kmeans_pixels", "digits", "acc", 0.7, profile="cpu", device="cpu", seeds=[0], root=tmp_path)
+    beyond = results.results_page(tmp_path).split("## Beyond the papers' datasets")[1].split("\n## ")[0]
+    assert "| 3 | gar_acol | digits | acc | 81.00 | cpu, 1 run |" in beyond
+    assert "usps" not in beyond and "kmeans_pixels" not in beyond  # the paper's dataset; not a headline method
 
 
 def test_extra_results_without_paper_value_still_listed(tmp_path):

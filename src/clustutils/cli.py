@@ -122,7 +122,8 @@ def execute(source: Path, output: Path, profile: str, parameters: dict) -> float
         jupytext.write(notebook, staged)
         begin = time.perf_counter()
         pm.execute_notebook(str(staged), str(output), parameters=parameters or None, kernel_name="python3",
-                            cwd=str(source.parent), progress_bar=False, log_output=False)
+                            cwd=str(source.parent), progress_bar=False, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no "running over TCP" warning per notebook
     return time.perf_counter() - begin
 
 
@@ -147,6 +148,18 @@ def _report_failure(error, notebook: str, traceback: bool) -> None:
         print("(rerun with --traceback for the full traceback)", file=sys.stderr)
 
 
+def default_output(root: Path, profile: str, params: dict) -> Path | None:
+    """Where a run writes without ``--output``: the committed notebooks (``None``) only for a book profile
+    with the notebook's own parameters; smoke runs and runs with ``-p`` (another dataset, seed, ...) go to
+    ``_build/<profile>`` (``_build/<profile>-params``), so they never replace what the book renders."""
+    if profile in BOOK_PROFILES and not params:
+        return None
+    output = root / "_build" / (profile if not params else f"{profile}-params")
+    why = f"{profile} runs" if profile not in BOOK_PROFILES else "runs with -p parameters"
+    print(f"{why} never replace the book's executed notebooks: writing to {output} (results still go to results/{profile})")
+    return output
+
+
 def cmd_run(args) -> int:
     root = book_root(args)
     params = {name: _parse_value(value) for name, value in args.param}
@@ -160,10 +173,7 @@ def cmd_run(args) -> int:
     if not args.profile:
         raise SystemExit("clustutils: --profile is required (smoke, cpu, gpu or full)")
     _check_parameters(sources, params)
-    output = args.output
-    if output is None and args.profile not in BOOK_PROFILES:
-        output = root / "_build" / args.profile
-        print(f"{args.profile} runs never replace the book's executed notebooks: writing to {output}")
+    output = args.output if args.output is not None else default_output(root, args.profile, params)
     timings = {}
     for i, src in enumerate(sources, 1):
         target = Path(output) / f"{src.stem}.ipynb" if output else src.with_suffix(".ipynb")

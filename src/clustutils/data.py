@@ -37,6 +37,8 @@ __all__ = [
     "data_root",
     "load",
     "load_split",
+    "from_arrays",
+    "from_folder",
 ]
 
 DOWNLOAD_TIMEOUT_S = 2.0
@@ -632,3 +634,55 @@ def load_split(name: str, root: str | os.PathLike | None = None, *, seed: int = 
                        pick(data.groups), dict(data.info))
 
     return part(train_idx, "train"), part(test_idx, "test")
+
+
+def from_arrays(images, labels=None, name: str = "mine", split: str = "all") -> Dataset:
+    """Your own data as a :class:`Dataset`: ``images`` ``(N, H, W)`` grey or ``(N, H, W, 3)`` colour.
+
+    ``images`` may be uint8 (0-255) or floats in [0, 1] (scaled to uint8, as every loader stores them);
+    ``labels`` (optional, for scoring only) are integers, one per image; without labels every label is 0.
+    Raises ``ValueError`` for other shapes, floats outside [0, 1], or a label count that does not match.
+    """
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3) or len(images) == 0:
+        raise ValueError(f"images must be (N, H, W) or (N, H, W, 3) and not empty, got shape {images.shape}")
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.floating) or images.min() < 0 or images.max() > 1:
+            raise ValueError("images must be uint8 (0-255) or floats in [0, 1]")
+        images = np.rint(images * 255).astype(np.uint8)
+    labels = np.zeros(len(images), np.int64) if labels is None else np.asarray(labels).astype(np.int64)
+    if labels.shape != (len(images),):
+        raise ValueError(f"expected {len(images)} labels, got shape {labels.shape}")
+    return Dataset(name, split, images, labels, info={"source": "arrays"})
+
+
+def from_folder(folder: str | os.PathLike, image_size: int | None = None, name: str | None = None,
+                grey: bool = False) -> Dataset:
+    """A folder of images as a :class:`Dataset`: one subfolder per class (its name is the class), or images
+    directly in ``folder`` (no labels: every label 0).
+
+    Reads ``.png``, ``.jpg``/``.jpeg``, ``.bmp`` and ``.tif`` files in sorted order, resized to
+    ``image_size`` x ``image_size`` when given (they must then share one size), as RGB or, with ``grey``,
+    greyscale.  ``info["classes"]`` lists the class names in label order.  Raises
+    :class:`DatasetNotFoundError` when the folder holds no image, ``CorruptDatasetError`` for an image
+    that does not decode, and ``ValueError`` for images of different sizes without ``image_size``.
+    """
+    from PIL import Image
+
+    folder = Path(folder).expanduser()
+    suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    sources = [(d, i) for i, d in enumerate(classes)] if classes else [("", 0)]
+    files = [(f, label) for d, label in sources for f in sorted((folder / d).iterdir())
+             if f.is_file() and f.suffix.lower() in suffixes] if folder.is_dir() else []
+    if not files:
+        raise DatasetNotFoundError(f"no images ({', '.join(sorted(suffixes))}) in {folder}"
+                                   + (" or its class subfolders" if classes else ""))
+    images = []
+    for path, _ in files:
+        image = _read_image(path, image_size, resample=None)
+        images.append(np.asarray(Image.fromarray(image).convert("L")) if grey else image)
+    if len({im.shape for im in images}) > 1:
+        raise ValueError(f"the images in {folder} have different sizes; pass image_size to resize them")
+    return Dataset(name or folder.name, "all", np.stack(images), np.array([lab for _, lab in files], np.int64),
+                   info={"source": str(folder), "classes": classes})

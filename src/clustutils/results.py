@@ -288,6 +288,26 @@ def _gap(r: dict) -> str:
     return f"{(r['ours']['value'] - r['paper']) * scale:+.1f}"
 
 
+def _beyond_the_papers(rows: list[dict]) -> list[str]:
+    """Each chapter's headline methods on every dataset they ran on besides the papers' (``-p dataset ...``)."""
+    papers = {(p["notebook"], p["experiment"], p["metric"], p["dataset"]) for p in paper_values()}
+    papers |= {(nb, e, m, d) for nb, keys in HEADLINES.items() for e, d, m in keys}
+    methods = {(nb, e, m) for nb, keys in HEADLINES.items() for e, _, m in keys}
+    found = [r for r in rows if r["ours"] and (r["notebook"], r["experiment"], r["metric"]) in methods
+             and (r["notebook"], r["experiment"], r["metric"], r["dataset"]) not in papers]
+    out = ["", "## Beyond the papers' datasets", "",
+           "The headline methods on datasets the papers did not use, run with `clustutils run NN --profile P -p dataset NAME` "
+           "(the chapter's other settings unchanged; no paper value to compare with)."]
+    if not found:
+        return out + ["", "No such run is recorded yet."]
+    out += ["", "| chapter | method | dataset | metric | ours | run |", "|---|---|---|---|---|---|"]
+    for r in sorted(found, key=lambda r: (r["notebook"], r["experiment"], r["dataset"], BOOK_PROFILES.index(r["ours"]["profile"]))):
+        e = r["ours"]
+        out.append(f"| {chapter_number(r['notebook'])} | {r['experiment']} | {r['dataset']} | {r['metric']} | "
+                   f"{_fmt(r['metric'], e['value'], e['std'], e['runs'])} | {e['profile']}, {e['runs']} run{'s' if e['runs'] > 1 else ''} |")
+    return out
+
+
 def results_page(root: str | os.PathLike | None = None) -> str:
     """The Results page's generated part: an overview of each chapter's headline rows, then every row by chapter.
 
@@ -305,11 +325,12 @@ def results_page(root: str | os.PathLike | None = None) -> str:
                 continue
             e = r["ours"]
             run = f"{e['profile']}, {e['runs']} run{'s' if e['runs'] > 1 else ''}" if e else ""
-            out.append(f"| {notebook[:2]} | {key[0]} · {key[1]} · {key[2]} | {_fmt(key[2], r['paper'], r['paper_std'])} | "
+            out.append(f"| {chapter_number(notebook)} | {key[0]} · {key[1]} · {key[2]} | {_fmt(key[2], r['paper'], r['paper_std'])} | "
                        f"{_fmt(key[2], e['value'], e['std'], e['runs']) if e else 'not yet run'} | {_gap(r)} | {run} |")
     out += ["", "```{figure} _generated/results_overview.png", ":name: fig-results-overview", ":width: 100%", "",
             "Headline results, ours (circles, by profile) beside the paper's (crosses), in percent. Rates where lower is "
             "better (test error) are marked in the labels.", "```"]
+    out += _beyond_the_papers(rows)
     for notebook in sorted(dict.fromkeys(r["notebook"] for r in rows)):  # chapter 0 first, then 1-5
         out += ["", f"## {titles.get(notebook, notebook)}", "", "| experiment | dataset | metric | paper | ours | runs | profile |",
                 "|---|---|---|---|---|---|---|"]
@@ -319,10 +340,10 @@ def results_page(root: str | os.PathLike | None = None) -> str:
             mark = ""
             if r["ours"]:
                 notes.append(f"{c['Note'] + '; ' if c['Note'] else ''}{c['Device']}, commit {c['Commit']}")
-                mark = f" [^{notebook[:2]}-{len(notes)}]"
+                mark = f" [^{notebook.partition('_')[0]}-{len(notes)}]"
             out.append("| " + " | ".join(v.replace("|", "\\|") for v in (c["Experiment"], c["Dataset"], c["Metric"], c["Paper"],
                                                                             c["Ours"] + mark, c["Runs"], c["Profile"])) + " |")
-        out += [""] + [f"[^{notebook[:2]}-{i}]: {note.replace('|', '/')}" for i, note in enumerate(notes, 1)]
+        out += [""] + [f"[^{notebook.partition('_')[0]}-{i}]: {note.replace('|', '/')}" for i, note in enumerate(notes, 1)]
     return "\n".join(out) + "\n"
 
 
