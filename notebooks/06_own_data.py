@@ -1,0 +1,225 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Using clustutils on your own data
+#
+# Every method of the book is a function of the `clustutils` package with the chapter's defaults, so a
+# researcher can run it on data of their own in a few lines, without the chapters' notebooks. This page
+# shows how: first how to turn your own images (an array, or a folder of files) into a dataset, then each
+# method on a worked example, scored with the book's metrics.
+#
+# The worked example is scikit-learn's **digits** set (1,797 handwritten digits of $8 \times 8$ pixels,
+# bundled with scikit-learn, so it needs no download), which none of the five papers used. Its numbers are
+# therefore **not a reproduction** of anything: they show what each method does on a small, easy dataset
+# with the chapters' settings, untuned. Any other name that {func}`clustutils.data.load` knows works the
+# same way (`clustutils run 06 -p dataset usps`).
+#
+# To run a whole chapter on another dataset instead, pass it to the chapter:
+# `clustutils run 03 --profile cpu -p dataset digits`. Its rows are recorded under that dataset's name and
+# the book's executed notebooks stay as they are; the [Results](../book/results.md) page lists such runs
+# under "Beyond the papers' datasets".
+
+# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("CLUSTUTILS_PROFILE", "cpu")  # smoke | cpu | gpu | full
+seed = 0
+device = None  # None: CUDA when available, else the CPU
+data_root = None  # None: $CLUSTUTILS_DATA, else ~/.cache/clustutils/data
+save_figures = False
+dataset = "digits"  # any labelled image set clustutils.data.load knows (e.g. usps, mnist)
+
+# %% tags=["remove-cell"]
+# NBVAL_IGNORE_OUTPUT
+# Where clustutils is not installed (Colab, a fresh kernel), install it from the book's repository.
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("clustutils") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clustutils @ git+https://github.com/clustbook/clustbook"], check=True)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
+
+from clustutils import autoencoders, metrics
+from clustutils.data import from_arrays, from_folder, load
+from clustutils.kmeans import kmeans
+from clustutils.notebook import start
+from clustutils.papers import baselines
+from clustutils.papers import ch04_cm as cm
+from clustutils.plotting import image_grid
+from clustutils.settings import Budget
+
+run = start("06_own_data", profile, seed=seed, device=device, data_root_dir=data_root, save_figures=save_figures)
+
+# %% [markdown]
+# ## 1. Your images as a dataset
+#
+# A {class}`~clustutils.data.Dataset` holds images (`uint8`, $(N, H, W)$ grey or $(N, H, W, 3)$ colour) and
+# integer labels; the labels are used only to score a clustering, never to train one. Two ways in:
+#
+# - **an array** you already have: `from_arrays(images, labels)` (floats in $[0, 1]$ or `uint8`; labels optional);
+# - **a folder of image files**, one subfolder per class (the subfolder names become the classes) or all
+#   files in the folder itself (no labels): `from_folder(path, image_size=..., grey=...)`.
+#
+# The cell below writes 100 of the digits as PNG files into class folders of a temporary directory, as your
+# own files would be, reads them back with `from_folder`, and checks that nothing was lost on the way.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+digits = load("digits", root=run.data_root)
+with tempfile.TemporaryDirectory() as folder:
+    for i, (image, label) in enumerate(zip(digits.images[:100], digits.labels[:100])):
+        (Path(folder) / f"class_{label}").mkdir(exist_ok=True)
+        Image.fromarray(image).save(Path(folder) / f"class_{label}" / f"{i:04d}.png")
+    mine = from_folder(folder, grey=True, name="my_digits")
+order = np.argsort(np.argsort(digits.labels[:100], kind="stable"))  # files are read class by class
+assert np.array_equal(mine.images[order], digits.images[:100]) and np.array_equal(mine.labels[order], digits.labels[:100])
+assert mine.info["classes"] == [f"class_{k}" for k in range(10)]
+same = from_arrays(digits.images[:100] / 255.0, digits.labels[:100], name="my_digits")
+assert np.array_equal(same.images, digits.images[:100])
+print(f"{len(mine)} images of {mine.images.shape[1]}x{mine.images.shape[2]} from a folder with "
+      f"{len(mine.info['classes'])} class subfolders; the same pixels and labels as the arrays they came from")
+
+# %% [markdown]
+# ## 2. The worked example
+#
+# The dataset of the `dataset` parameter, all of it (the clustering protocol of chapters 3 and 4: no
+# training labels, scored on every image). The settings are the chapters' defaults; this page's budget
+# only shortens the training in `smoke`.
+
+# %%
+@dataclass(frozen=True)
+class Settings:
+    kmeans_restarts: int = 20
+    cm_epochs: int = 50  # chapter 4's CM on pixels
+    ae_epochs: int = 200  # the shared autoencoder's pretraining
+    joint_epochs: int = 50  # DEC, IDEC and AE-CM after pretraining
+
+
+BUDGET = Budget(Settings(), {
+    "cpu": {},
+    "gpu": {},
+    "smoke": {"kmeans_restarts": (3, "CI: under 2 minutes"), "cm_epochs": (3, "CI"), "ae_epochs": (3, "CI"),
+              "joint_epochs": (2, "CI")},
+})
+settings = run.settings(BUDGET)
+data = load(dataset, "all", root=run.data_root)
+x = torch.from_numpy(data.features()).to(run.device)
+y = data.labels
+k = len(np.unique(y))
+scores = {}
+
+
+def score(name, labels):
+    """Hungarian ACC and NMI of a clustering, kept for the table and glued for the text."""
+    labels = labels.cpu().numpy() if hasattr(labels, "cpu") else np.asarray(labels)
+    scores[name] = {"acc": metrics.cluster_acc(y, labels), "nmi": metrics.nmi(y, labels)}
+    run.glue(f"{name}_acc", scores[name]["acc"])
+
+
+print(f"{dataset}: {len(data)} images of {x.shape[1]} pixels, {k} classes")
+
+# %% mystnb={"figure": {"caption": "The first 20 images of the dataset this run used (the dataset parameter; scikit-learn's 8x8 digits in the book).", "name": "fig-own-data-examples"}}
+fig, ax = plt.subplots(figsize=(6, 1.3))
+image_grid(data.images[:20], ncols=20, ax=ax)
+ax.set(xticks=[], yticks=[], xlabel=f"the first 20 images of {dataset}")
+run.savefig(fig, "examples")
+plt.show()
+
+# %% [markdown]
+# **k-means on the pixels** ({func}`clustutils.kmeans.kmeans`, k-means++ with restarts, the lowest
+# inertia kept) is the baseline every chapter quotes.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+score("kmeans", kmeans(x, k, n_init=settings.kmeans_restarts, seed=run.seed).labels)
+
+# %% [markdown]
+# **The Clustering Module** (chapter 4) on the pixels: k-means++ start, Adam, and the authors' final
+# averaging epoch. $\alpha$ is the Dirichlet prior on cluster sizes; for data the authors did not use,
+# {func}`~clustutils.papers.ch04_cm.scaled_alpha` carries MNIST's published value to this batch size.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+batch = min(1000, len(x))
+alpha = cm.scaled_alpha(cm.AUTHORS_CM["mnist"]["alpha"], cm.AUTHORS_CM["mnist"]["batch"], batch)
+module = cm.ClusteringModule(x.shape[1], k, alpha=alpha).to(run.device)
+cm.kmeanspp_init(module, x, seed=run.seed)
+cm.train_cm(module, x, epochs=settings.cm_epochs, batch_size=batch, seed=run.seed)
+score("cm", module.predict(x))
+
+# %% [markdown]
+# **The shared autoencoder** (chapters 3 and 4: $D$-500-500-2000-10, pretrained by Adam on the
+# reconstruction error, cached by its settings) and **k-means on its codes**:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+ae, history, cached = autoencoders.pretrained_autoencoder(x, 10, epochs=settings.ae_epochs, seed=run.seed,
+                                                           dataset=dataset)
+codes = autoencoders.encode(ae.encoder, x)
+on_codes = kmeans(codes, k, n_init=settings.kmeans_restarts, seed=run.seed)
+score("ae_kmeans", on_codes.labels)
+print(f"autoencoder {'loaded from the cache' if cached else 'trained'}: reconstruction error {history[-1]:.4f}")
+
+# %% [markdown]
+# **DEC and IDEC** (chapter 4's baselines) start from a copy of that autoencoder and the k-means
+# centroids of its codes; **AE-CM** starts as chapter 4 starts it ({func}`~clustutils.papers.ch04_cm.aecm_start`:
+# the codes rescaled, the CM fitted on them) and then trains encoder, decoder and CM together. All three
+# train through the same engine, {func}`~clustutils.autoencoders.train_clustering`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import copy  # noqa: E402
+
+for name, model in (("dec", baselines.DEC(copy.deepcopy(ae), on_codes.centers)),
+                    ("idec", baselines.IDEC(copy.deepcopy(ae), on_codes.centers))):
+    autoencoders.train_clustering(model.to(run.device), x, epochs=settings.joint_epochs, batch_size=256, seed=run.seed)
+    score(name, model.predict(x))
+aecm_alpha = cm.scaled_alpha(cm.AUTHORS_AECM["mnist"]["alpha"], cm.AUTHORS_AECM["mnist"]["batch"], 256)
+model = cm.aecm_start(ae, codes, k, alpha=aecm_alpha, cm_epochs=settings.cm_epochs, batch_size=256,
+                     kmeans_restarts=settings.kmeans_restarts, seed=run.seed)
+autoencoders.train_clustering(model, x, epochs=settings.joint_epochs, batch_size=256, seed=run.seed)
+score("aecm", model.predict(x))
+
+# %% [markdown]
+# ## 3. The scores
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+names = {"kmeans": "k-means on pixels", "cm": "CM on pixels", "ae_kmeans": "AE + k-means", "dec": "DEC",
+         "idec": "IDEC", "aecm": "AE-CM (pretrained start)"}
+print(f"{'method':26s} {'ACC':>7s} {'NMI':>7s}   ({dataset}, {len(data)} images, profile {run.profile}, seed {run.seed})")
+for key, label in names.items():
+    print(f"{label:26s} {scores[key]['acc']:7.1%} {scores[key]['nmi']:7.3f}")
+
+# %% [markdown]
+# On this run, k-means on the pixels reached {glue:text}`kmeans_acc:.1%` Hungarian accuracy and the CM
+# {glue:text}`cm_acc:.1%`; on the autoencoder's codes k-means reached {glue:text}`ae_kmeans_acc:.1%`, DEC
+# {glue:text}`dec_acc:.1%`, IDEC {glue:text}`idec_acc:.1%` and AE-CM {glue:text}`aecm_acc:.1%`. One seed, no
+# tuning: read them as a starting point for your own study, with the caveats of the chapters (several seeds,
+# the selection of restarts by inertia and never by labels, and a budget stated beside every number).
+#
+# **Your own data in place of the example.** Replace the `load(...)` line of Section 2 by
+# `data = from_folder("path/to/images", image_size=28, grey=True)` (or `from_arrays(...)`), set `k` to the
+# number of clusters you want, and keep the rest. Without labels, skip `score` and look at the clusters
+# instead, e.g. `image_grid(data.images[labels == c][:20])` for each cluster `c`.
