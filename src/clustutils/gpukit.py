@@ -34,7 +34,7 @@ BUNDLE = ".gpu"
 ARCHIVE = "clustbook-run.tar.gz"
 #: Folders under the data root that each notebook reads (absent optional datasets are skipped by the notebooks).
 CHAPTER_DATA = {"00": ["MNIST"], "01": ["MNIST", "flowers17-seg"], "02": ["MNIST"], "03": ["MNIST", "USPS"],
-                "04": ["MNIST", "USPS"], "05": ["flowers17-seg"]}
+                "04": ["MNIST", "USPS"], "05": ["flowers17-seg"], "06": []}  # 06: scikit-learn's digits, no files
 #: What the notebooks need on top of the machine's scientific Python.
 RUNTIME = ["papermill", "jupytext", "ipykernel", "nbformat", "nbclient"]
 #: Packages the H200 image already holds (device tool's KINDS.md, read 2026-11-17): not bundled.
