@@ -165,9 +165,9 @@ def test_weights_round_trip_and_refusals(tmp_path, monkeypatch, capsys):
     assert "all already there" in capsys.readouterr().out
 
     # an archive trained with other settings is refused, naming the setting
-    changed = {**cm.BUDGET.changes["cpu"], "deep_runs": (2, "x")}
+    changed = {**cm.BUDGET.changes["cpu"], "shallow_runs": (2, "x")}
     monkeypatch.setattr(cm, "BUDGET", cm.Budget(cm.Settings(), {**cm.BUDGET.changes, "cpu": changed}))
-    with pytest.raises(SystemExit, match=r"other settings than this code.s:\n  ch04_cm.deep_runs: archive 1, this code 2$"):
+    with pytest.raises(SystemExit, match=r"other settings than this code.s:\n  ch04_cm.shallow_runs: archive 3, this code 2$"):
         cli.main(["weights", "import", str(archive)])
     monkeypatch.undo()
     monkeypatch.setenv("CLUSTUTILS_CACHE", str(tmp_path / "third"))

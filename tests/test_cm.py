@@ -94,3 +94,28 @@ def test_train_supervised_learns_separable_classes_and_error_counts_mistakes():
         wrong.weight.zero_()
         wrong.bias.copy_(torch.tensor([1.0, 0, 0, 0]))  # always predicts class 0
     assert cm.classification_error(wrong, x, y) == pytest.approx(float((y != 0).double().mean()))
+
+
+def test_dataset_settings_are_the_authors_values_rescaled_to_the_batch():
+    mnist = cm.dataset_settings("mnist")
+    assert (mnist.source, mnist.cm_batch, mnist.cm_alpha) == ("mnist", 111, 177.0)
+    assert (mnist.aecm_n_latent, mnist.aecm_alpha, mnist.aecm_batch) == (10, 230.0, 500)
+    usps = cm.dataset_settings("usps", batch=1000)
+    assert usps.source == "usps" and usps.cm_batch == 1000
+    assert usps.cm_alpha == pytest.approx(cm.scaled_alpha(40.0, 150, 1000))
+    assert (usps.aecm_n_latent, usps.aecm_alpha, usps.aecm_batch) == (30, 3.0, 45)
+
+
+def test_dataset_settings_fall_back_to_mnist_with_alpha_rescaled_from_its_batch():
+    digits = cm.dataset_settings("digits", batch=500)
+    assert digits.name == "digits" and digits.source == "mnist"
+    assert digits.cm_alpha == pytest.approx(1 + 176 * 500 / 111)
+    assert (digits.aecm_n_latent, digits.aecm_alpha, digits.aecm_batch) == (10, 230.0, 500)
+    assert cm.dataset_settings("digits").cm_alpha == 177.0  # at MNIST's own batch, MNIST's alpha
+    assert cm.dataset_settings("digits", aecm_batch=250).aecm_alpha == pytest.approx(1 + 229 / 2)
+
+
+def test_per_dataset_settings_fall_back_to_mnist():
+    epochs = cm.BUDGET.settings("cpu").cm_epochs
+    assert cm.for_dataset(epochs, "usps") == 150 and cm.for_dataset(epochs, "digits") == epochs["mnist"]
+    assert cm.for_dataset(7, "digits") == 7

@@ -330,14 +330,35 @@ def test_budget_profiles():
     paper = os_.BUDGET.settings("full")
     assert paper == os_.Settings()
     assert paper.ae_epochs == {10: 500, 30: 500} and paper.restarts == 500 and paper.shallow_epochs == 20
-    assert paper.rho == 0.5 and paper.loc_epochs == 50 and paper.coupling == "joint"
-    assert paper.acrbm_weight == pytest.approx(1 / 784)
+    assert paper.coupling == "joint" and paper.acrbm_weight == pytest.approx(1 / 784)
     cpu, gpu, smoke = (os_.BUDGET.settings(p) for p in ("cpu", "gpu", "smoke"))
     assert cpu.ae_epochs == {10: 15, 30: 6} and cpu.seeds == (0, 1, 2) and cpu.restarts == 20
-    assert cpu.image_size == 128 and cpu.loc_epochs == 30 and cpu.sweep_sizes == (10, 30, 100, 300, 1000)
+    assert cpu.sweep_sizes == (10, 30, 100, 300, 1000)
     assert gpu.restarts == 500  # the paper's protocol where the budget allows
     assert dataclasses.replace(gpu, restarts=cpu.restarts) == cpu
-    assert smoke.n_train == 3000 and smoke.image_size == 96 and smoke.n_flowers == 120
+    assert smoke.n_train == 3000
     for profile in ("smoke", "cpu", "gpu"):
         assert all(row["reason"].strip() for row in os_.BUDGET.deviations(profile))
     assert all(row["reason"].endswith("(gpu budget not sized yet: cpu's)") for row in os_.BUDGET.deviations("gpu"))
+
+
+def test_loc_budget_profiles():
+    paper = os_.LOC_BUDGET.settings("full")
+    assert paper == os_.LocSettings()
+    assert paper.rho == 0.5 and paper.loc_epochs == 50 and paper.loc_batch == 64 and paper.image_size == 256
+    cpu, gpu, smoke = (os_.LOC_BUDGET.settings(p) for p in ("cpu", "gpu", "smoke"))
+    assert cpu.image_size == 128 and cpu.loc_epochs == 30 and gpu == cpu
+    assert smoke.image_size == 96 and smoke.n_flowers == 120 and smoke.loc_epochs == 2
+    for profile in ("smoke", "cpu", "gpu"):
+        assert all(row["reason"].strip() for row in os_.LOC_BUDGET.deviations(profile))
+    assert all(row["reason"].endswith("(gpu budget not sized yet: cpu's)") for row in os_.LOC_BUDGET.deviations("gpu"))
+
+
+def test_each_part_of_the_chapter_has_its_own_settings():
+    """Each notebook's deviations table shows only its own settings: the two budgets share no field."""
+    acrbm = {f.name for f in dataclasses.fields(os_.Settings)}
+    loc = {f.name for f in dataclasses.fields(os_.LocSettings)}
+    assert not acrbm & loc and {"rho", "image_size", "loc_epochs"} <= loc and {"seeds", "ae_epochs"} <= acrbm
+    from clustutils import weights
+
+    assert {"ch01_onestage", "ch01_onestage.LOC_BUDGET"} <= set(weights.budgets())

@@ -1,5 +1,6 @@
 """clustutils.settings: a chapter's budget as the paper's settings plus stated changes per profile."""
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -61,8 +62,12 @@ def test_every_profile_must_be_stated_and_unknown_profiles_are_refused():
 
 def test_chapter_4_full_profile_is_the_authors_schedule():
     full = cm.BUDGET.settings("full")
-    assert full.cm_batch == {"mnist": 111, "usps": 150} and full.joint_epochs == {"mnist": 1000, "usps": 1000}
+    assert full.cm_batch == {"mnist": 111, "usps": 150} and full.cm_epochs == {"mnist": 150, "usps": 150}
+    assert cm.DEEP_BUDGET.settings("full").joint_epochs == {"mnist": 1000, "usps": 1000}
     assert cm.BUDGET.settings("cpu").cm_batch == {"mnist": 1000, "usps": 1000}
+    # the CM's budget and the deep budget share no setting but the data-set sizes: each notebook shows its own
+    shared = {f.name for f in dataclasses.fields(cm.Settings)} & {f.name for f in dataclasses.fields(cm.DeepSettings)}
+    assert shared == {"max_images"}
     assert cm.scaled_alpha(177.0, 111, 1000) == pytest.approx(1 + 176 * 1000 / 111)
 
 

@@ -93,7 +93,7 @@ def select_notebooks(which: str, root: Path) -> list[Path]:
     sources = results.notebook_sources(root)
     if which == "all":
         return sources
-    chosen = [src for src in sources if which in (src.stem, src.stem.partition("_")[2], src.name)
+    chosen = [src for src in sources if which in (src.stem, *src.stem.partition("_")[::2], src.name)
               or (which.isdigit() and int(which) == results.chapter_number(src.stem))]
     if chosen:
         return chosen
