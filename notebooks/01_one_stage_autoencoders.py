@@ -376,10 +376,8 @@ for k in (10, 30):  # the row's name; n_clusters: its units (the paper's 10 and 
         seed_everything(s)
         model = osa.ACRBM(n_visible, n_clusters).to(run.device)
         history = [offdiagonal_share(model)]  # at initialisation
-        fit(model, lambda m, xb: m.loss(xb), (x_train,), epochs=settings.shallow_epochs, batch_size=settings.batch_size,
-            seed=s, optimizer=torch.optim.Adam(model.parameters(), lr=settings.shallow_lr, betas=(settings.shallow_beta1, 0.999)),
-            on_epoch_end=lambda e, loss: history.append(offdiagonal_share(model)),
-            desc=f"shallow ACRBM {n_clusters} seed {s}")
+        osa.train(model, x_train, settings, seed=s, on_epoch_end=lambda e, loss: history.append(offdiagonal_share(model)),
+                  desc=f"shallow ACRBM {n_clusters} seed {s}")
         labels, _ = clusters_of(model, x_test)
         table1[f"acrbm_shallow_{k}"].append(scores(labels))
         shallow_models[(k, s)], offdiag_history[(k, s)] = model, history
@@ -408,9 +406,7 @@ for row, (k, coupling, weight, row_seeds) in ae_runs.items():
         seed_everything(s)
         model = osa.AEACRBM(n_visible, n_clusters, **ae_shapes[k], weight=weight, coupling=coupling).to(run.device)
         spread_before = osa.code_spread(model, x_test)
-        fit(model, lambda m, xb: m.loss(xb), (x_train,), epochs=settings.ae_epochs[k], batch_size=settings.batch_size,
-            seed=s, optimizer=torch.optim.Adam(model.parameters(), lr=settings.ae_lr, betas=(settings.ae_beta1[k], 0.999)),
-            desc=f"{row} seed {s}")
+        osa.train(model, x_train, settings, row=k, seed=s, desc=f"{row} seed {s}")
         labels, _ = clusters_of(model, x_test)
         table1[row].append(scores(labels))
         code_std[row].append((spread_before, osa.code_spread(model, x_test)))
@@ -427,9 +423,7 @@ for row, (k, coupling, weight, row_seeds) in ae_runs.items():
 # NBVAL_IGNORE_OUTPUT
 seed_everything(run.seed)
 ae_km = osa.AEKMeans(n_visible, extra=clusters[10]).to(run.device)
-fit(ae_km, lambda m, xb: m.loss(xb), (x_train,), epochs=settings.ae_kmeans_epochs, batch_size=settings.batch_size,
-    seed=run.seed, optimizer=torch.optim.Adam(ae_km.parameters(), lr=settings.ae_lr, betas=(settings.ae_beta1[10], 0.999)),
-    desc="AE for k-means")
+osa.train(ae_km, x_train, settings, seed=run.seed, desc="AE for k-means")
 with torch.no_grad():
     codes = ae_km(x_test)[0].cpu().numpy()
 selections = osa.kmeans_selections(codes, y_test, clusters[10], n_init=settings.restarts, seed=run.seed)
@@ -542,9 +536,7 @@ sweep = {}
 for n_clusters in settings.sweep_sizes:
     seed_everything(run.seed)
     model = osa.ACRBM(n_visible, n_clusters).to(run.device)
-    fit(model, lambda m, xb: m.loss(xb), (x_train,), epochs=settings.sweep_epochs, batch_size=settings.batch_size,
-        seed=run.seed, optimizer=torch.optim.Adam(model.parameters(), lr=settings.shallow_lr, betas=(settings.shallow_beta1, 0.999)),
-        desc=f"sweep {n_clusters}")
+    osa.train(model, x_train, settings, seed=run.seed, epochs=settings.sweep_epochs, desc=f"sweep {n_clusters}")
     labels, h_test = clusters_of(model, x_test)
     sweep[n_clusters] = {"model": model, "labels": labels, "h": h_test.cpu(), **scores(labels),
                          "confidence": float(h_test.max(1).values.mean()), "used": len(np.unique(labels))}

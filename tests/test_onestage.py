@@ -362,3 +362,22 @@ def test_each_part_of_the_chapter_has_its_own_settings():
     from clustutils import weights
 
     assert {"ch01_onestage", "ch01_onestage.LOC_BUDGET"} <= set(weights.budgets())
+
+
+def test_train_is_table_3s_recipe_for_each_model():
+    """`train` picks Table 3's optimiser per model: from a dead-unit start the shallow ACRBM must use every unit."""
+    x, _ = _blobs()
+    model = os_.ACRBM(5, 3)
+    with torch.no_grad():
+        model.linear.weight.mul_(0.01)
+        model.linear.bias.copy_(torch.tensor([6.0, 0.0, 0.0]))  # every sample in unit 0
+    history = os_.train(model, x, os_.Settings(batch_size=60), seed=0, epochs=100, progress=False)
+    assert len(history) == 100 and history[-1] < 0.3 * history[0]
+    assert np.bincount(model(x).argmax(1).numpy(), minlength=3).min() >= 1
+    pixels = (x - x.min()) / (x.max() - x.min())  # the autoencoder's sigmoid output reconstructs [0, 1]
+    ae = os_.AEKMeans(5, extra=3)
+    before = float(ae.loss(pixels).detach())
+    os_.train(ae, pixels, os_.Settings(batch_size=60, ae_kmeans_epochs=30), seed=0, progress=False)
+    assert float(ae.loss(pixels).detach()) < 0.5 * before
+    with pytest.raises(TypeError, match="ACRBM, AEACRBM or AEKMeans"):
+        os_.train(torch.nn.Linear(5, 3), x)

@@ -41,9 +41,10 @@ from torch import nn
 from .. import metrics
 from ..kmeans import kmeans
 from ..settings import Budget, provisional_gpu
-from ..train import batched
+from ..train import batched, fit
 
 __all__ = [
+    "train",
     "acrbm_eta",
     "acrbm_loss",
     "ACRBM",
@@ -498,3 +499,32 @@ LOC_BUDGET = Budget(LocSettings(), {
     "cpu": _LOC_CPU,
     "gpu": provisional_gpu(_LOC_CPU),
 })
+
+
+# --------------------------------------------------------------------------
+# The chapter's training recipe
+
+
+def train(model: nn.Module, x: torch.Tensor, settings: Settings | None = None, *, row: int = 10, seed: int = 0,
+          epochs: int | None = None, on_epoch_end=None, desc: str | None = None, progress: bool = True) -> list[float]:
+    """Train an :class:`ACRBM`, :class:`AEACRBM` or :class:`AEKMeans` on ``x`` as Table 3 does; the loss per epoch.
+
+    Adam on ``model.loss`` in batches of ``settings.batch_size`` through the engine :func:`clustutils.train.fit`:
+    the shallow ACRBM with ``shallow_lr`` and ``beta_1 = shallow_beta1`` for ``shallow_epochs``; AE + ACRBM with
+    ``ae_lr`` and the ``beta_1`` and epochs of Table 1's ``row`` (10 or 30 clusters); the autoencoder for
+    k-means with ``ae_lr``, row 10's ``beta_1`` and ``ae_kmeans_epochs``.  ``settings`` defaults to the paper's
+    (``Settings()``); ``epochs`` overrides the number of epochs (e.g. the sweep of Fig. 9).
+    """
+    s = settings or Settings()
+    if isinstance(model, ACRBM):
+        lr, beta1, default_epochs = s.shallow_lr, s.shallow_beta1, s.shallow_epochs
+    elif isinstance(model, AEACRBM):
+        lr, beta1, default_epochs = s.ae_lr, s.ae_beta1[row], s.ae_epochs[row]
+    elif isinstance(model, AEKMeans):
+        lr, beta1, default_epochs = s.ae_lr, s.ae_beta1[10], s.ae_kmeans_epochs
+    else:
+        raise TypeError(f"train takes an ACRBM, AEACRBM or AEKMeans, not {type(model).__name__}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(beta1, 0.999))
+    return fit(model, lambda m, xb: m.loss(xb), (x,), epochs=default_epochs if epochs is None else epochs,
+               batch_size=s.batch_size, optimizer=optimizer, seed=seed, on_epoch_end=on_epoch_end,
+               desc=desc or type(model).__name__, progress=progress)
