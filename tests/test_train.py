@@ -191,3 +191,19 @@ def test_numerics_flush_denormals_on_the_cpu():
         assert float(tiny * 1.0) == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_compiled_steps_train_as_eager_ones():
+    """`compile=True` (torch.compile of the loss, forward and backward) trains to the same weights as eager steps."""
+    def run(compile):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+        x, y = torch.randn(130, 20), torch.randn(130, 1)  # 4 batches of 32, the last with 34 rows
+        history = train.fit(model, lambda m, xb, yb: ((m(xb) - yb) ** 2).mean(), (x, y), epochs=3, batch_size=32,
+                      optimizer=torch.optim.Adam(model.parameters(), lr=1e-2), seed=0, progress=False, compile=compile)
+        return model, history
+
+    (eager, h_eager), (compiled, h_compiled) = run(False), run(True)
+    assert h_compiled[-1] < h_compiled[0] and np.allclose(h_eager, h_compiled, rtol=1e-5)
+    for p, q in zip(eager.parameters(), compiled.parameters()):
+        assert torch.allclose(p, q, atol=1e-5)
