@@ -2,11 +2,17 @@
 
 Each loop is a model of its chapter at the ``cpu`` profile's size (``--full`` for the paper's sizes) with
 its loss, Adam and one random batch; after warm-up steps, ``--steps`` steps are timed (CUDA synchronised).
+``--compare-pretraining`` also times chapter 2's pretraining of its ten class autoencoders (contraction
+penalty, sigmoid units, SGD, batch 100 per class, ``--pretrain-rows`` random rows of 784 pixels split into
+ten classes of MNIST's unequal proportions), in ms per epoch, one autoencoder after another
+(``sequential``) and as one batched model (``batched``), through
+:func:`clustutils.papers.ch02_energy.pretrain_class_autoencoders`.
 ``--compare-denormals`` (CPU) also trains chapter 2's CSAE for ``--warm-steps`` steps on MNIST digits, where
 its saturated sigmoid units start producing denormal floats, and times it with denormals kept and flushed
 to zero (what :func:`clustutils.train.configure_numerics` sets).  Writes JSON for the Performance page.
 
-Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compare-denormals] [--output PATH]
+Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compare-pretraining] [--compare-denormals]
+       [--output PATH]
 """
 
 from __future__ import annotations
@@ -83,6 +89,33 @@ def time_steps(model, loss_fn, steps: int, device, optimizer=None, warmup: int =
     return 1000 * (time.perf_counter() - start) / steps
 
 
+MNIST_CLASS_SIZES = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)  # the training set's digits 0-9
+
+
+def pretraining_per_epoch(device, full: bool, rows: int, epochs: int = 2) -> list[dict]:
+    """ms per epoch of chapter 2's class-autoencoder pretraining, ``sequential`` and ``batched``."""
+    g = torch.Generator().manual_seed(0)
+    counts = torch.tensor(MNIST_CLASS_SIZES, dtype=torch.float64)
+    y = torch.multinomial(counts / counts.sum(), rows, replacement=True, generator=g).to(device)
+    x = torch.rand(rows, 784, generator=g).to(device)
+    n_hidden = 300 if full else 100
+    out = []
+    for mode in ("sequential", "batched"):
+        energy.pretrain_class_autoencoders(x, y, 10, n_hidden, "sigmoid", epochs=1, lr=0.01, batch_size=100,
+                                           batched=mode == "batched", progress=False)  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        energy.pretrain_class_autoencoders(x, y, 10, n_hidden, "sigmoid", epochs=epochs, lr=0.01, batch_size=100,
+                                           batched=mode == "batched", progress=False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        ms = 1000 * (time.perf_counter() - start) / epochs
+        out.append({"loop": f"ch2 pretraining of 10 class autoencoders 784-{n_hidden}, {mode} "
+                            f"({rows:,} rows, batch 100 per class), ms per epoch", "ms": round(ms, 1)})
+    return out
+
+
 def denormal_effect(warm_steps: int, steps: int) -> dict:
     """ms/step of the CSAE trained ``warm_steps`` steps on MNIST, denormals kept and flushed (CPU)."""
     from clustutils.data import load
@@ -115,6 +148,10 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--full", action="store_true", help="the paper's model sizes (default: the cpu profile's)")
+    parser.add_argument("--compare-pretraining", action="store_true",
+                        help="chapter 2's class-autoencoder pretraining, sequential and batched (ms per epoch)")
+    parser.add_argument("--pretrain-rows", type=int, default=50_000, help="rows for --compare-pretraining "
+                        "(50,000: the cpu profile's MNIST training digits)")
     parser.add_argument("--compare-denormals", action="store_true")
     parser.add_argument("--warm-steps", type=int, default=600, help="CSAE training steps before the denormal comparison")
     parser.add_argument("--output", help="JSON to write (default benchmarks/results/steps_<device>.json)")
@@ -126,6 +163,10 @@ def main():
     for name, model, loss_fn in loops(device, args.full):
         rows.append({"loop": name, "ms": round(time_steps(model, loss_fn, args.steps, device), 2)})
         print(rows[-1], flush=True)
+    if args.compare_pretraining:
+        for row in pretraining_per_epoch(device, args.full, args.pretrain_rows):
+            rows.append(row)
+            print(row, flush=True)
     if args.compare_denormals and device.type == "cpu":
         rows.append(denormal_effect(args.warm_steps, args.steps))
         print(rows[-1], flush=True)

@@ -141,6 +141,95 @@ def test_pretraining_lowers_each_class_loss():
         assert aes[k].loss(rows) < 0.8 * start.loss(rows)
 
 
+def _unequal_classes(sizes=(130, 201, 95), d=12):
+    """Three classes of unequal sizes, shuffled; with batch 50: 3, 4 (a last row folded in) and 2 batches."""
+    torch.manual_seed(0)
+    x = torch.cat([0.2 * k + 0.4 * torch.rand(n, d) for k, n in enumerate(sizes)])
+    y = torch.cat([torch.full((n,), k) for k, n in enumerate(sizes)])
+    order = torch.randperm(len(x))
+    return x[order], y[order]
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "modulus"])  # contraction penalty; denoising
+def test_batched_class_autoencoders_have_the_separate_losses_and_gradients(name):
+    x, y = _unequal_classes()
+    smooth = en.ACTIVATIONS[name].smooth
+    separate = [en.TiedAutoencoder(12, 5, name, contraction_weight=0.5 if smooth else 0.0,
+                                   corruption=0.0 if smooth else 0.3) for _ in range(3)]
+    for k, ae in enumerate(separate):
+        with torch.no_grad():
+            ae.b_h.normal_(), ae.b_r.copy_(x[y == k].mean(0))
+    stacked = en.ClassAutoencoders.from_autoencoders(separate)
+    batches = [x[y == k][: 40 - 7 * k] for k in range(3)]  # unequal batches: padded and masked in the stack
+    xs, mask = torch.zeros(3, 40, 12), torch.zeros(3, 40, dtype=torch.bool)
+    noise = torch.rand(3, 40, 12)
+    for k, batch in enumerate(batches):
+        xs[k, : len(batch)], mask[k, : len(batch)] = batch, True
+    losses = stacked.losses(xs, mask, noise)
+    grads = torch.autograd.grad(losses.sum(), [stacked.W, stacked.b_h, stacked.b_r])
+    for k, (ae, batch) in enumerate(zip(separate, batches)):
+        ae.train()
+        ae.forward = _with_input(ae.forward, batch * (noise[k, : len(batch)] >= 0.3)) if not smooth else ae.forward
+        loss = ae.loss(batch)
+        assert torch.allclose(losses[k], loss, atol=1e-12), k
+        for stacked_grad, own in zip(grads, torch.autograd.grad(loss, [ae.W, ae.b_h, ae.b_r])):
+            assert torch.allclose(stacked_grad[k], own, atol=1e-12), k
+    assert torch.allclose(stacked.energies(x), torch.stack([ae.energy(x) for ae in separate], 1))
+    empty = stacked.losses(xs, torch.zeros_like(mask), noise)  # a class without rows: loss 0 and no gradient
+    assert torch.equal(empty, torch.zeros(3))
+
+
+def _with_input(forward, source):
+    """``forward`` called on ``source`` whatever it is given: the separate model sees the stack's corrupted input."""
+    return lambda _: forward(source)
+
+
+def test_class_batches_follow_each_class_schedule():
+    x, y = _unequal_classes()
+    index, mask, steps = en.class_batches(y, 3, epochs=2, batch_size=50, seeds=[5, 6, 7])
+    assert steps == [6, 8, 4] and index.shape == (8, 3, 51)  # 3, 4 and 2 batches a epoch; the fold makes one of 51
+    for k in range(3):
+        rows = torch.nonzero(y == k)[:, 0]
+        for epoch in range(2):
+            seen = torch.cat([index[t, k][mask[t, k]] for t in range(epoch * steps[k] // 2, (epoch + 1) * steps[k] // 2)])
+            assert torch.equal(seen.sort().values, rows)  # every epoch: each row of the class once, no other row
+        assert not mask[steps[k]:, k].any()  # then the class idles
+    with pytest.raises(ValueError, match="class 3 has no rows"):
+        en.class_batches(y, 4, epochs=1, batch_size=50, seeds=[0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "modulus"])
+def test_batched_pretraining_equals_the_sequential_one(name):
+    """Same initial weights, batches, noise and optimiser per class: the same autoencoders, to float rounding."""
+    x, y = _unequal_classes()
+    options = dict(epochs=3, lr=0.01, seed=2, batch_size=50, progress=False)
+    torch.manual_seed(123)
+    sequential = en.pretrain_class_autoencoders(x, y, 3, 5, name, batched=False, **options)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    batched = en.pretrain_class_autoencoders(x, y, 3, 5, name, batched=True, **options)
+    assert torch.equal(torch.get_rng_state(), state)  # the batched path draws from its own generators only
+    for k, (a, b) in enumerate(zip(sequential, batched)):
+        for p, q in ((a.W, b.W), (a.b_h, b.b_h), (a.b_r, b.b_r)):
+            assert torch.allclose(p, q, atol=1e-12), (name, k)
+        assert not b.training and torch.allclose(a.energy(x), b.energy(x), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "modulus"])
+def test_batched_pretraining_lowers_each_class_reconstruction_error(name):
+    x, y = _unequal_classes()
+    start = en.ClassAutoencoders(3, 12, 5, name, generators=[torch.Generator().manual_seed(k) for k in range(3)])
+    with torch.no_grad():
+        start.b_r.copy_(torch.stack([x[y == k].mean(0) for k in range(3)]))
+    trained = en.pretrain_class_autoencoders(x, y, 3, 5, name, epochs=30, lr=0.01, batch_size=50, progress=False)
+
+    def errors(autoencoders):  # each class's squared reconstruction error on its own rows, clean input
+        with torch.no_grad():
+            return torch.stack([((ae(x[y == k]) - x[y == k]) ** 2).sum(-1).mean() for k, ae in enumerate(autoencoders)])
+
+    assert (errors(trained) < 0.8 * errors(start.autoencoders())).all(), (errors(start.autoencoders()), errors(trained))
+
+
 def test_finetuning_repairs_swapped_autoencoders():
     """Start from the worst pretrained model: each class scored by the other class's autoencoder."""
     x, y = _blobs()

@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..settings import Budget, provisional_gpu
-from ..train import error_rate
+from ..train import Hook, batch_slices, error_rate
 
-__all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder", "CSAE",
-           "rbm_negative_free_energy", "pretrain_class_autoencoders", "error_rate", "finetune",
+__all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder",
+           "ClassAutoencoders", "CSAE", "rbm_negative_free_energy", "class_batches", "pretrain_class_autoencoders",
+           "error_rate", "finetune",
            "FactoredCSAE", "pretrain_factored", "kmeans_reconstruct", "kmeans_energy", "line_integral",
            "divergence", "fd_laplacian", "fixed_points_1d", "stationary_kind", "EnergyOffsets", "fit_constants",
            "Settings", "BUDGET"]
@@ -213,6 +214,91 @@ class TiedAutoencoder(nn.Module):
         return error
 
 
+class ClassAutoencoders(nn.Module):
+    """``K`` tied autoencoders with the same shape, stacked along a leading class dimension, for batched training.
+
+    ``W`` is ``(K, hidden, input)`` (the layout of :class:`CSAE`), ``b_h`` ``(K, hidden)``, ``b_r`` ``(K, input)``.
+    Class ``k``'s autoencoder only ever sees ``xs[k]``: the classes share no parameter, so the sum of the
+    per-class losses of :meth:`losses` has, with respect to class ``k``'s parameters, exactly the gradient
+    of class ``k``'s own loss.  ``contraction_weight`` and ``corruption`` mean what they mean for
+    :class:`TiedAutoencoder`, whose loss :meth:`losses` computes for every class at once with batched
+    matrix products.  ``generators`` (one per class) draw the initial weights, as
+    ``torch.manual_seed(seed_k)`` followed by ``TiedAutoencoder(...)`` would.
+    """
+
+    def __init__(self, n_classes: int, n_input: int, n_hidden: int, activation="sigmoid",
+                 contraction_weight: float = 0.5, corruption: float = 0.0, generators=None):
+        super().__init__()
+        self.activation = _act(activation)
+        scale = math.sqrt(6.0 / (n_input + n_hidden))
+        generators = generators or [None] * n_classes
+        self.W = nn.Parameter(torch.stack([torch.empty(n_hidden, n_input).uniform_(-scale, scale, generator=g)
+                                           for g in generators]))
+        self.b_h = nn.Parameter(torch.zeros(n_classes, n_hidden))
+        self.b_r = nn.Parameter(torch.zeros(n_classes, n_input))
+        self.contraction_weight, self.corruption = contraction_weight, corruption
+
+    @classmethod
+    def from_autoencoders(cls, autoencoders) -> "ClassAutoencoders":
+        """The stack of ``autoencoders`` (copies of their weights and training criteria)."""
+        first = autoencoders[0]
+        model = cls(len(autoencoders), first.W.shape[1], first.W.shape[0], first.activation,
+                    first.contraction_weight, first.corruption).to(first.W.device)
+        with torch.no_grad():
+            for k, ae in enumerate(autoencoders):
+                model.W[k], model.b_h[k], model.b_r[k] = ae.W, ae.b_h, ae.b_r
+        return model
+
+    def autoencoders(self) -> list[TiedAutoencoder]:
+        """The ``K`` autoencoders as separate :class:`TiedAutoencoder` objects (copies), in eval mode."""
+        out = []
+        for k in range(self.W.shape[0]):
+            with torch.random.fork_rng(devices=[]):  # the throw-away initial weights leave the global RNG alone
+                ae = TiedAutoencoder(self.W.shape[2], self.W.shape[1], self.activation, self.contraction_weight,
+                                     self.corruption).to(self.W.device, self.W.dtype)
+            with torch.no_grad():
+                ae.W.copy_(self.W[k]), ae.b_h.copy_(self.b_h[k]), ae.b_r.copy_(self.b_r[k])
+            out.append(ae.eval())
+        return out
+
+    @property
+    def denoising(self) -> bool:
+        """Whether training corrupts the input (masking noise) instead of penalising the contraction."""
+        return self.corruption > 0
+
+    def forward(self, xs):
+        """Reconstructions ``(K, B, input)`` of ``xs`` ``(K, B, input)`` by the autoencoder of each row's class."""
+        u = torch.baddbmm(self.b_h.unsqueeze(1), xs, self.W.transpose(1, 2))
+        return torch.baddbmm(self.b_r.unsqueeze(1), self.activation.h(u), self.W)
+
+    def losses(self, xs, mask=None, noise=None):
+        """Each class's training loss, shape ``(K',)``: :meth:`TiedAutoencoder.loss` of ``xs[k]`` under autoencoder ``k``.
+
+        ``xs`` ``(K', B, input)`` holds a batch for each of the first ``K' <= K`` classes (the others idle).
+        ``mask`` ``(K', B)`` marks the rows that count (the others are padding: a class's batch may be
+        shorter than ``B``, or empty); a class's loss is the mean over its marked rows, 0 without any.
+        ``noise`` ``(K', B, input)``, uniform on [0, 1), corrupts the input of a denoising autoencoder:
+        pixels whose noise is below ``corruption`` are set to zero.  Without ``noise`` the input is clean.
+        """
+        W, b_h, b_r = self.W[: len(xs)], self.b_h[: len(xs)], self.b_r[: len(xs)]
+        source = xs if noise is None or not self.denoising else xs * (noise >= self.corruption)
+        u = torch.baddbmm(b_h.unsqueeze(1), source, W.transpose(1, 2))
+        reconstruction = torch.baddbmm(b_r.unsqueeze(1), self.activation.h(u), W)
+        per_row = ((reconstruction - xs) ** 2).sum(-1)
+        if self.contraction_weight and self.activation.smooth and not self.denoising:
+            norms = (W**2).sum(-1).unsqueeze(1)  # ||w_k||^2, (K', 1, hidden)
+            per_row = per_row + self.contraction_weight * (self.activation.dh(u) ** 2 * norms).sum(-1)
+        if mask is None:
+            return per_row.mean(1)
+        mask = mask.to(per_row.dtype)
+        return (per_row * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def energies(self, x):
+        """``E_k(x)`` of every class's autoencoder for the rows of ``x`` ``(N, input)``, shape ``(N, K)``."""
+        u = torch.einsum("nd,khd->nkh", x, self.W) + self.b_h
+        return self.activation.H(u).sum(-1) - 0.5 * ((x[:, None, :] - self.b_r) ** 2).sum(-1)
+
+
 class CSAE(nn.Module):
     """Class-specific autoencoders combined by ``P(y|x) = softmax_y(E_y(x) + C_y)`` (Eq. 45).
 
@@ -354,32 +440,143 @@ def rbm_negative_free_energy(x, W, b_h, b_r, visible: str = "gaussian"):
     return torch.logsumexp(coupling, dim=1) + visible_term
 
 
+def class_batches(y, n_classes: int, *, epochs: int, batch_size: int, seeds):
+    """The minibatches of every class, in the order :func:`clustutils.train.fit` would draw them class by class.
+
+    Class ``k``'s rows (``y == k``, in order) are shuffled anew every epoch by a generator seeded with
+    ``seeds[k]`` and sliced by :func:`~clustutils.train.batch_slices`, as ``fit(..., seed=seeds[k])`` on
+    that class alone does.  Step ``t`` of the batched schedule holds batch ``t`` of every class; a class
+    with fewer batches (fewer rows) has finished its epochs by then and its slot is empty.
+
+    Returns ``(index, mask, steps)``: ``index`` ``(T, K, B)`` row indices into ``y``'s rows (padded with a
+    valid row), ``mask`` ``(T, K, B)`` the real ones, ``steps`` each class's number of steps.  ``T`` is
+    the largest class's number of steps, ``B`` the largest batch (``batch_size + 1`` where a last batch
+    of one row is folded into the one before).
+    """
+    y = torch.as_tensor(y).cpu()
+    per_class = []
+    for k in range(n_classes):
+        rows = torch.nonzero(y == k)[:, 0]
+        if len(rows) == 0:
+            raise ValueError(f"class {k} has no rows: every class autoencoder needs training data")
+        generator = torch.Generator(device="cpu").manual_seed(seeds[k])
+        slices = batch_slices(len(rows), batch_size)
+        batches = []
+        for _ in range(epochs):
+            order = torch.randperm(len(rows), generator=generator)
+            batches += [rows[order[s]] for s in slices]
+        per_class.append(batches)
+    steps = [len(batches) for batches in per_class]
+    width = max((len(b) for batches in per_class for b in batches), default=1)
+    index = torch.zeros(max(steps, default=0), n_classes, width, dtype=torch.long)
+    mask = torch.zeros(index.shape, dtype=torch.bool)
+    for k, batches in enumerate(per_class):
+        for t, batch in enumerate(batches):
+            index[t, k, :] = batch[0]
+            index[t, k, : len(batch)], mask[t, k, : len(batch)] = batch, True
+    return index, mask, steps
+
+
+class _KeepFinished(Hook):
+    """Puts back, when training ends, each class's parameters as they were after its own last step.
+
+    A class with fewer steps idles while the larger classes finish: its loss and gradient are zero, but
+    SGD's momentum would keep moving its weights.  Restoring them makes its training exactly its own schedule.
+    """
+
+    def __init__(self, steps):
+        self.finish = {}
+        for k, s in enumerate(steps):
+            self.finish.setdefault(s, []).append(k)
+        self.saved = {}
+
+    @torch.no_grad()
+    def step_end(self, model, step):
+        for k in self.finish.get(step, ()):
+            self.saved[k] = (model.W[k].clone(), model.b_h[k].clone(), model.b_r[k].clone())
+
+    @torch.no_grad()
+    def train_end(self, model):
+        for k, (W, b_h, b_r) in self.saved.items():
+            model.W[k], model.b_h[k], model.b_r[k] = W, b_h, b_r
+
+
 def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation="sigmoid", *, epochs: int, lr: float,
                                 seed: int = 0, contraction_weight: float = 0.5, corruption: float = 0.2,
-                                batch_size: int = 100) -> list[TiedAutoencoder]:
+                                batch_size: int = 100, batched: bool = True,
+                                progress: bool = True) -> list[TiedAutoencoder]:
     """Train one tied autoencoder per class on that class's rows of ``x`` (SGD, momentum 0.9).
 
     Smooth activations use the contraction penalty, the others denoising with masking
     noise of level ``corruption`` (the paper's choice, Section 4.2).  ``b_r`` starts at the
-    class mean.
+    class mean.  Class ``k``'s autoencoder is initialised from seed ``1000 * seed + k`` and trained
+    ``epochs`` epochs over its own rows in minibatches of ``batch_size``, shuffled by a generator of that seed.
+
+    ``batched=True`` trains the ``K`` autoencoders as one :class:`ClassAutoencoders` model: every step of
+    :func:`~clustutils.train.fit` takes one minibatch of every class (the schedule of :func:`class_batches`),
+    computes all reconstructions with batched matrix products and sums the per-class losses.  Each class
+    keeps its own schedule: its epochs have its own number of batches, and a smaller class, done before
+    the largest one, idles (it is left out of the remaining steps; its final weights are those after its
+    own last step).  On the CPU the
+    weights, batches and masking noise are those of ``batched=False``, which trains the autoencoders one
+    after another: the two agree to float rounding.  On CUDA the masking noise comes from per-class CUDA
+    generators seeded like the sequential path's, one call per class and step.
     """
     from tqdm import tqdm
 
     from ..train import fit
 
     act = _act(activation)
-    models = []
-    for k in tqdm(range(n_classes), desc=f"pretraining {act.name} autoencoders", leave=False, mininterval=2.0):
-        torch.manual_seed(seed * 1000 + k)
-        ae = TiedAutoencoder(x.shape[1], n_hidden, act, contraction_weight=contraction_weight if act.smooth else 0.0,
-                             corruption=0.0 if act.smooth else corruption).to(x.device)
-        rows = x[y == k]
-        with torch.no_grad():
-            ae.b_r.copy_(rows.mean(0))
-        fit(ae, lambda m, xb: m.loss(xb), (rows,), epochs=epochs, batch_size=batch_size, seed=seed * 1000 + k,
-            optimizer=torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9), progress=False)
-        models.append(ae)
-    return models
+    seeds = [seed * 1000 + k for k in range(n_classes)]
+    smooth_weight, noise_level = (contraction_weight, 0.0) if act.smooth else (0.0, corruption)
+    if not batched:
+        models = []
+        for k in tqdm(range(n_classes), desc=f"pretraining {act.name} autoencoders", leave=False, mininterval=2.0,
+                      disable=not progress):
+            torch.manual_seed(seeds[k])
+            ae = TiedAutoencoder(x.shape[1], n_hidden, act, contraction_weight=smooth_weight,
+                                 corruption=noise_level).to(x.device)
+            rows = x[y == k]
+            with torch.no_grad():
+                ae.b_r.copy_(rows.mean(0))
+            fit(ae, lambda m, xb: m.loss(xb), (rows,), epochs=epochs, batch_size=batch_size, seed=seeds[k],
+                optimizer=torch.optim.SGD(ae.parameters(), lr=lr, momentum=0.9), progress=False)
+            models.append(ae)
+        return models
+
+    index, mask, steps = class_batches(y, n_classes, epochs=epochs, batch_size=batch_size, seeds=seeds)
+    # The stack holds the classes from most steps to fewest, so the classes still training are always its
+    # first ones: a step computes those only (views, no copy), not the idle classes' padding.
+    order = sorted(range(n_classes), key=lambda k: -steps[k])
+    index, mask, steps, seeds = index[:, order], mask[:, order], [steps[k] for k in order], [seeds[k] for k in order]
+    generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+    model = ClassAutoencoders(n_classes, x.shape[1], n_hidden, act, smooth_weight, noise_level,
+                              generators=generators).to(x.device)
+    with torch.no_grad():
+        model.b_r.copy_(torch.stack([x[y == k].mean(0) for k in order]))
+    sizes = mask.sum(-1).tolist()  # (T, K) rows per class and step
+    active = [sum(s > t for s in steps) for t in range(len(index))]  # classes still training at step t
+    index, mask = index.to(x.device), mask.to(x.device)
+    if model.denoising and x.device.type != "cpu":  # the sequential path draws its noise from the device's generator
+        generators = [torch.Generator(device=x.device).manual_seed(s) for s in seeds]
+    step = iter(range(len(index)))
+
+    def loss_fn(m, _):
+        # fit runs one step per call, in order (epochs = steps, one placeholder row each): step t of the schedule
+        t = next(step)
+        xs = x[index[t, : active[t]]]
+        noise = None
+        if m.denoising:  # per class, the draws TiedAutoencoder.loss makes on its batch: same generator, same count
+            noise = torch.zeros_like(xs)
+            for k, n in enumerate(sizes[t][: active[t]]):
+                noise[k, :n] = torch.rand((n, xs.shape[2]), generator=generators[k], device=x.device, dtype=x.dtype)
+        return m.losses(xs, mask[t, : active[t]], noise).sum()
+
+    fit(model, loss_fn, (torch.zeros(1, device=x.device),), epochs=len(index), batch_size=1, seed=seed,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), hooks=[_KeepFinished(steps)],
+        desc=f"pretraining {n_classes} {act.name} autoencoders (batched)", progress=progress)
+    stacked = model.autoencoders()
+    return [stacked[order.index(k)] for k in range(n_classes)]
 
 
 def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, corruption: float = 0.2,
@@ -428,9 +625,9 @@ class Settings:
     pretrain_epochs: int = 30  # the paper chose pretraining length "by visual inspection" of the filters
     finetune_epochs: int = 100  # "We trained all models for 100 epochs"
     seeds: tuple = (0, 1, 2)  # the paper reports single numbers; we average three seeds
-    n_train: int | None = None  # None: the MNIST training set less the validation digits
+    n_train: int | None = None  # None: the training split less the validation digits
     n_val: int = 10000  # the paper validated, then retrained on train + validation; we keep the split
-    n_test: int | None = None  # None: all 10,000 MNIST test digits
+    n_test: int | None = None  # None: the whole test split (MNIST: all 10,000 test digits)
     n_small: int = 10000  # MNIST-small has 10,000 training digits
     n_small_val: int = 2000  # and 2,000 validation digits
     contraction_weight: float = 0.5  # the paper tried 0.2, 0.5 and 1.0
@@ -439,6 +636,10 @@ class Settings:
     learning_rate: dict = field(default_factory=lambda: {"sigmoid": 0.01, "tanh": 0.01, "linear": 0.001,
                                                          "modulus": 0.001})  # not given; linear/modulus diverge at 0.01
     factored_pretrain_lr: float = 0.003  # not given; 0.01 diverges at 300 factors and 300 hidden units (training loss)
+    # Other datasets (the `dataset` parameter): the sizes above are MNIST's.  Where a training split is too
+    # small for them, at most this fraction of it is held out for validation (n_val, n_small_val) and the
+    # MNIST-small stand-in (n_small) is what is left; on MNIST itself nothing changes.
+    max_val_fraction: float = 1 / 6
 
 
 _CPU = {
