@@ -31,15 +31,24 @@ def steps_table(cpu: dict, gpu: dict | None) -> list[str]:
     """ms per optimiser step of each training loop on the CPU, and on a GPU with the ratio where measured."""
     lines = [f"CPU: {cpu['device']}, {cpu['threads']} thread(s), {cpu['machine']}, torch {cpu['torch']}, {cpu['date']}"
              + (f"; GPU: {gpu['device']}, torch {gpu['torch']}, {gpu['date']}" if gpu else "; no GPU measured yet") + ".", ""]
-    head = "| loop | CPU ms/step |" + (" GPU ms/step | CPU / GPU |" if gpu else "")
-    lines += [head, "|---|---|" + ("---|---|" if gpu else "")]
-    on_gpu = {r["loop"]: r["ms"] for r in gpu["rows"]} if gpu else {}
+    compiled = any("ms_compiled" in r for r in cpu["rows"]) or (gpu and any("ms_compiled" in r for r in gpu["rows"]))
+    head = "| loop | CPU ms/step |" + (" compiled |" if compiled else "") + (" GPU ms/step |" + (" compiled |" if compiled else "")
+                                                                            + " CPU / GPU |" if gpu else "")
+    lines += [head, "|---|---|" + ("---|" if compiled else "") + ("---|" + ("---|" if compiled else "") + "---|" if gpu else "")]
+    on_gpu = {r["loop"]: r for r in gpu["rows"]} if gpu else {}
+
+    def ms(r, key="ms_compiled"):
+        return f" {r[key]:.2f} |" if r and key in r else " |"
+
     for r in cpu["rows"]:
+        if "ms" not in r:
+            continue
         cell = f"{r['ms']:.1f}" + (f" ({r['ms_keep']:.1f} with denormals kept)" if "ms_keep" in r else "")
-        extra = ""
+        extra = ms(r) if compiled else ""
         if gpu:
             g = on_gpu.get(r["loop"])
-            extra = f" {g:.2f} | {r['ms'] / g:.0f}x |" if g else " | |"
+            best = min([g[k] for k in ("ms", "ms_compiled") if g and k in g], default=None)
+            extra += ms(g, "ms") + (ms(g) if compiled else "") + (f" {r['ms'] / best:.0f}x |" if best else " |")
         lines.append(f"| {r['loop']} | {cell} |{extra}")
     return lines
 

@@ -11,7 +11,7 @@ ten classes of MNIST's unequal proportions), in ms per epoch, one autoencoder af
 its saturated sigmoid units start producing denormal floats, and times it with denormals kept and flushed
 to zero (what :func:`clustutils.train.configure_numerics` sets).  Writes JSON for the Performance page.
 
-Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compare-pretraining] [--compare-denormals]
+Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compile] [--compare-pretraining] [--compare-denormals]
        [--output PATH]
 """
 
@@ -153,6 +153,8 @@ def main():
     parser.add_argument("--pretrain-rows", type=int, default=50_000, help="rows for --compare-pretraining "
                         "(50,000: the cpu profile's MNIST training digits)")
     parser.add_argument("--compare-denormals", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time each loop with its loss compiled "
+                        "(torch.compile; mode reduce-overhead, i.e. CUDA graphs, on CUDA): fit(..., compile=True)")
     parser.add_argument("--warm-steps", type=int, default=600, help="CSAE training steps before the denormal comparison")
     parser.add_argument("--output", help="JSON to write (default benchmarks/results/steps_<device>.json)")
     args = parser.parse_args()
@@ -162,6 +164,9 @@ def main():
         torch.set_flush_denormal(True)  # as the notebooks run (configure_numerics)
     for name, model, loss_fn in loops(device, args.full):
         rows.append({"loop": name, "ms": round(time_steps(model, loss_fn, args.steps, device), 2)})
+        if args.compile:  # warm-up steps include the compilation
+            compiled = torch.compile(loss_fn, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
+            rows[-1]["ms_compiled"] = round(time_steps(model, compiled, args.steps, device, warmup=10), 2)
         print(rows[-1], flush=True)
     if args.compare_pretraining:
         for row in pretraining_per_epoch(device, args.full, args.pretrain_rows):

@@ -138,7 +138,7 @@ def _device() -> dict:
 
 
 BENCHMARKS = {  # script: arguments; their JSON goes to benchmarks/results/ on unpack
-    "steps_bench.py": ["--device", "cuda", "--steps", "50"],
+    "steps_bench.py": ["--device", "cuda", "--steps", "50", "--compile", "--compare-pretraining"],
     "kmeans_bench.py": ["--restarts", "1", "20", "500", "--max-seconds", "120"],
 }
 
