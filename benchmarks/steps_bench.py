@@ -166,7 +166,10 @@ def main():
         rows.append({"loop": name, "ms": round(time_steps(model, loss_fn, args.steps, device), 2)})
         if args.compile:  # warm-up steps include the compilation
             compiled = torch.compile(loss_fn, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
-            rows[-1]["ms_compiled"] = round(time_steps(model, compiled, args.steps, device, warmup=10), 2)
+            try:
+                rows[-1]["ms_compiled"] = round(time_steps(model, compiled, args.steps, device, warmup=10), 2)
+            except Exception as error:  # noqa: BLE001  (a missing compiler toolchain: say so, keep measuring)
+                rows[-1]["compile_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
         print(rows[-1], flush=True)
     if args.compare_pretraining:
         for row in pretraining_per_epoch(device, args.full, args.pretrain_rows):
