@@ -190,3 +190,89 @@ def test_gar_penalty_gradient_finite_and_frobenius_on_z():
     p = gar.gar_penalty(z, 2)
     (grad,) = torch.autograd.grad(p, z)
     assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("side, map_side", [(8, 2), (15, 3), (16, 4), (28, 7)])
+def test_gar_cnn_takes_any_square_side_from_four(side, map_side):
+    """digits 8x8, USPS 16x16, MNIST 28x28 (and odd sides): the map before F is side // 4 square."""
+    torch.manual_seed(0)
+    model = gar.GarCNN(image_size=side, n_parents=8, k_s=3, widths=(4, 6), d_f=16)
+    assert model.fc[0].in_features == 6 * map_side * map_side
+    f, z = model(torch.rand(5, 1, side, side))
+    assert f.shape == (5, 16) and z.shape == (5, 24)
+    colour = gar.GarCNN(in_channels=3, image_size=side, n_parents=2, k_s=2, widths=(4, 6), d_f=8)
+    assert colour(torch.rand(2, 3, side, side))[1].shape == (2, 4)
+
+
+def test_gar_cnn_and_fit_reject_sizes_they_cannot_take():
+    with pytest.raises(ValueError, match="at least 4 pixels"):
+        gar.GarCNN(image_size=3)
+    config = gar.GarConfig(n_parents=2, k_s=2, epochs=1, batch_size=4, widths=(2, 2), d_f=4)
+    with pytest.raises(ValueError, match="square images"):
+        gar.fit(torch.rand(8, 1, 16, 12), config, progress=False)
+    with pytest.raises(ValueError, match="at least 4 pixels"):
+        gar.fit(torch.rand(8, 1, 2, 2), config, progress=False)
+
+
+def test_mnist_network_is_unchanged_by_the_size_check():
+    """The same seed gives the same MNIST weights as building Table 2's layers by hand in the same order."""
+    torch.manual_seed(3)
+    model = gar.GarCNN(widths=(4, 6), d_f=32)
+    torch.manual_seed(3)
+    convs = [torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1),
+             torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.Conv2d(6, 6, 3, padding=1)]
+    fc = torch.nn.Linear(6 * 7 * 7, 32)
+    gar._glorot(*convs, fc)
+    out = torch.nn.Linear(32, 160)
+    gar._glorot(out)
+    mine = [p for layer in (*convs, fc, out) for p in layer.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), mine)) and len(mine) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("side", [8, 16, 28])
+def test_transformations_work_on_every_side(side):
+    x = torch.zeros(2, 1, side, side)
+    x[:, :, side // 4: side - side // 4, side // 3: side // 2 + 1] = 1.0  # an off-centre bar, zero margin
+    x[:, :, side // 4, side // 3: side - side // 4] = 1.0  # with a top stroke: no symmetry
+    t = torch.arange(2) * 3
+    assert gar.transform_batch(x, t).shape == x.shape
+    assert len({tuple(T(x[:1]).flatten().tolist()) for T in gar.ROTATION_FLIPS}) == 8
+    shifts = gar.translation_shifts(side)
+    assert len(set(shifts)) == 8 and max(abs(d) for s in shifts for d in s) == {8: 1, 16: 2, 28: 3}[side]
+    for name in ("scaling", "shearing", "translation", "permutation"):
+        family = gar.transform_family(name, image_size=side, seed=0)
+        outputs = torch.cat([T(x[:1]) for T in family])
+        assert outputs.shape == (8, 1, side, side), name
+        assert len({tuple(o.flatten().round(decimals=4).tolist()) for o in outputs}) == 8, name
+    dx, dy = shifts[1]
+    assert torch.allclose(gar.transform_family("translation", side)[1](x)[..., dy:, dx:], x[..., :-dy, :-dx], atol=1e-5)
+    assert gar.translation_shifts(28) == gar.FAMILY_VALUES["translation"]  # MNIST's values unchanged
+
+
+def test_fit_runs_on_small_images():
+    torch.manual_seed(0)
+    x = torch.rand(40, 1, 8, 8)
+    config = gar.GarConfig(n_parents=8, k_s=2, epochs=2, batch_size=20, widths=(2, 4), d_f=8)
+    model = gar.fit(x, config, progress=False)
+    f, z = gar.embed(model, x)
+    assert f.shape == (40, 8) and z.shape == (40, 16) and np.isfinite(f).all()
+
+
+def test_settings_for_dataset_mnist_usps_and_the_fallback():
+    paper = gar.Settings()
+    assert paper.for_dataset("mnist", 60_000) is paper
+    usps = paper.for_dataset("usps", 7_291)
+    assert usps.epochs == paper.usps_epochs and usps.curve_epochs == paper.curve_epochs
+    digits = paper.for_dataset("digits", 1_540)  # 4 steps an epoch: MNIST's 60,000 steps are 15,000 epochs
+    assert digits.epochs == 15_000 and digits.curve_epochs[0] == 0 and digits.curve_epochs[-1] == 15_000
+    cpu = gar.BUDGET.settings("cpu")
+    small = cpu.for_dataset("digits", 1_540)
+    steps = cpu.epochs * 150  # MNIST's steps at this budget
+    assert small.epochs * 4 >= steps > (small.epochs - 1) * 4
+    assert list(small.curve_epochs) == sorted(set(small.curve_epochs)) and small.curve_epochs[-1] == small.epochs
+    assert small.study_epochs == round(cpu.study_epochs * small.epochs / cpu.epochs)
+    on_usps = cpu.for_dataset("usps", 2_000)
+    assert on_usps.epochs == cpu.usps_epochs and on_usps.curve_epochs[-1] == cpu.usps_epochs
+    smoke = dataclasses.replace(paper, n_train=2_000, epochs=2, curve_epochs=(0, 1, 2), study_epochs=1, usps_epochs=1)
+    assert smoke.for_dataset("digits", 1_540).epochs * 4 >= 2 * 5  # 2 epochs of 5 steps on 2,000 MNIST digits
+    assert smoke.for_dataset("usps", 2_000).curve_epochs == (0, 1)

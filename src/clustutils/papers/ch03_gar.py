@@ -11,7 +11,8 @@ The pieces of the paper, each usable on its own:
   eight rotation/flip transformations of Eq. 15, the scaling, shearing, translation and pixel
   permutation families of Figure 8, and the transformed pseudo-labelled batches of Algorithm 1,
   built with a fixed number of tensor operations per batch (no per-example Python).
-* :class:`GarCNN`: the 6-layer CNN of Table 2 (widths configurable for reduced CPU runs).
+* :class:`GarCNN`: the 6-layer CNN of Table 2 (widths configurable for reduced CPU runs), for square
+  images of any side from 4 pixels (8x8 digits, 16x16 USPS, 28x28 MNIST).
 * :func:`train_gar` and :func:`fit`: Algorithm 1 (an epoch is ``m/b`` steps, each example once under
   a random transformation) with the dataset kept as one tensor on the device;
   :func:`embed` and :func:`evaluate` for k-means on layer F.
@@ -19,6 +20,7 @@ The pieces of the paper, each usable on its own:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -34,8 +36,8 @@ from ..train import fit as engine_fit
 __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
     "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "RotationFlip", "Affine", "PixelPermutation", "scaling",
-    "shearing", "translation", "FAMILY_VALUES", "transform_family", "apply_transform", "transform_batch",
-    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate", "Settings", "BUDGET",
+    "shearing", "translation", "FAMILY_VALUES", "translation_shifts", "transform_family", "apply_transform", "transform_batch",
+    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate", "Settings", "BUDGET", "MNIST_TRAIN",
 ]
 
 
@@ -189,7 +191,9 @@ class PixelPermutation:
         return flat[..., self.permutation.to(x.device)].reshape(x.shape)
 
 
-#: The parameter values of the four Figure 8 families (the paper does not state its values).
+#: The parameter values of the four Figure 8 families (the paper does not state its values).  Scaling and
+#: shearing are relative to the image; the translations are pixels on MNIST's 28x28 (other sizes:
+#: :func:`translation_shifts`).
 FAMILY_VALUES = {
     "scaling": tuple(round(0.65 + 0.1 * i, 2) for i in range(8)),  # 0.65 ... 1.35
     "shearing": tuple(round(-0.35 + 0.1 * i, 2) for i in range(8)),  # -0.35 ... 0.35
@@ -197,11 +201,23 @@ FAMILY_VALUES = {
 }
 
 
-def transform_family(name: str, image_size: int = 28, seed: int = 0) -> tuple:
-    """Eight transformations of one kind, for the first row of Figure 8.
+def translation_shifts(image_size: int = 28) -> tuple[tuple[int, int], ...]:
+    """The eight ``(dx, dy)`` pixel shifts of the translation family on an ``image_size`` square image.
 
-    ``"rotation"``: Eq. 15; ``"scaling"``, ``"shearing"``, ``"translation"``: the values of
-    :data:`FAMILY_VALUES`; ``"permutation"``: eight random pixel permutations drawn with ``seed``.
+    :data:`FAMILY_VALUES`' 3 pixels on 28x28 (about a ninth of the side), scaled to the image and rounded
+    to whole pixels, at least 1: 3 px on 28x28, 2 on 16x16 (USPS), 1 on 8x8 (digits).  Whole pixels keep
+    the shift exact (no resampling blur), as on MNIST.
+    """
+    step = max(1, round(3 * image_size / 28))
+    return tuple((int(np.sign(dx)) * step, int(np.sign(dy)) * step) for dx, dy in FAMILY_VALUES["translation"])
+
+
+def transform_family(name: str, image_size: int = 28, seed: int = 0) -> tuple:
+    """Eight transformations of one kind, for the first row of Figure 8, on ``image_size`` square images.
+
+    ``"rotation"``: Eq. 15; ``"scaling"``, ``"shearing"``: the values of :data:`FAMILY_VALUES` (relative to
+    the image, so the same for every size); ``"translation"``: :func:`translation_shifts` for this size;
+    ``"permutation"``: eight random permutations of the ``image_size ** 2`` pixels drawn with ``seed``.
     """
     if name == "rotation":
         return ROTATION_FLIPS
@@ -210,7 +226,7 @@ def transform_family(name: str, image_size: int = 28, seed: int = 0) -> tuple:
     if name == "shearing":
         return tuple(shearing(v) for v in FAMILY_VALUES["shearing"])
     if name == "translation":
-        return tuple(translation(dx, dy, image_size) for dx, dy in FAMILY_VALUES["translation"])
+        return tuple(translation(dx, dy, image_size) for dx, dy in translation_shifts(image_size))
     if name == "permutation":
         generator = torch.Generator().manual_seed(seed)
         return tuple(PixelPermutation(torch.randperm(image_size * image_size, generator=generator)) for _ in range(8))
@@ -260,10 +276,19 @@ class GarCNN(nn.Module):
     before the output layer is built, so with the same seed F starts identical whatever the number of
     parents (the transformation study compares tasks from one starting point).  Defaults are the
     paper's widths (32, 64, 2048).
+
+    **Image size.** ``image_size`` is the side of square inputs.  "Same" convolutions keep the map, and
+    each 2x2 max-pooling halves it (rounding down), so the map before F is ``image_size // 4`` square:
+    7x7 for MNIST's 28, 4x4 for USPS's 16, 2x2 for the 8x8 digits.  Any side from 4 works; below 4 the
+    second pooling has nothing left, and a ``ValueError`` says so.  Nothing else depends on the size, so
+    MNIST's network (and its weights for a given seed) is the paper's.
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_parents: int = 8, k_s: int = 20,
                  widths: tuple[int, int] = (32, 64), d_f: int = 2048):
+        if int(image_size) != image_size or image_size < 4:
+            raise ValueError(f"GarCNN takes square images with a side of at least 4 pixels (its two 2x2 max-poolings "
+                             f"need a 4x4 input; e.g. 8x8, 16x16, 28x28), got image_size={image_size}")
         super().__init__()
         c1, c2 = widths
         self.n_parents, self.k_s = n_parents, k_s
@@ -366,7 +391,14 @@ def train_gar(model: GarCNN, x: torch.Tensor, config: GarConfig, seed: int = 0,
 
 def fit(x: torch.Tensor, config: GarConfig, seed: int = 0, on_step: Callable[[GarCNN, int], None] | None = None,
         progress: bool = True, desc: str | None = None) -> GarCNN:
-    """A :class:`GarCNN` for images ``x`` ``(m, C, H, W)`` (seeded with ``seed``), trained by :func:`train_gar`."""
+    """A :class:`GarCNN` for images ``x`` ``(m, C, H, W)`` (seeded with ``seed``), trained by :func:`train_gar`.
+
+    The images must be square (``H == W``, at least 4): the rotations of Eq. 15 map an ``H x W`` image to
+    ``W x H``, and :class:`GarCNN` is built for one side; a ``ValueError`` names the sizes it accepts.
+    """
+    if x.ndim != 4 or x.shape[-2] != x.shape[-1]:
+        raise ValueError(f"GAR needs square images (N, C, S, S) with S >= 4 (e.g. 8x8, 16x16, 28x28): the rotations "
+                         f"of Eq. 15 turn an H x W image into W x H; got shape {tuple(x.shape)}; crop or resize first")
     torch.manual_seed(seed)
     model = GarCNN(in_channels=x.shape[1], image_size=x.shape[-1], n_parents=config.n_parents, k_s=config.k_s,
                    widths=config.widths, d_f=config.d_f).to(x.device)
@@ -396,12 +428,19 @@ def evaluate(features: np.ndarray, labels: np.ndarray, k: int = 10, n_init: int 
 # Chapter 3's settings: the paper's values, each profile as stated changes
 
 
+#: MNIST's training digits: the ``m`` of the paper's epochs (``n_train = None``).
+MNIST_TRAIN = 60_000
+
+
 @dataclass(frozen=True)
 class Settings:
     """Chapter 3's budget; the defaults are the paper's (Table 2, Section 4, Figure 3): the ``full`` profile.
 
     Epochs are Algorithm 1's (``m/b`` steps).  ``curve_epochs``: where the first seed's learning curve
     is measured; ``study_epochs``: the training of each transformation set of Figure 8 (None: ``epochs``).
+    ``epochs``, ``curve_epochs`` and ``study_epochs`` are MNIST's; ``usps_*`` are the USPS experiment's
+    (the paper's footnote protocol, all 9,298 digits).  :meth:`for_dataset` gives the main experiments'
+    values on another data set.
     """
 
     n_train: int | None = None  # None: all 60,000 training digits
@@ -420,6 +459,39 @@ class Settings:
     usps_seeds: int = 10
     ae_images: int | None = None  # None: all 70,000 MNIST digits (DEC's protocol)
     ae_epochs: int = 200
+
+    def for_dataset(self, name: str, n_train: int, batch_size: int = 400) -> "Settings":
+        """These settings with ``epochs``, ``curve_epochs`` and ``study_epochs`` for the main experiments on ``name``.
+
+        ``n_train`` is the number of training images this run uses (after ``n_train``'s cap).
+
+        * ``mnist``: unchanged, the paper's values (or the profile's).
+        * ``usps``: ``usps_epochs``, the paper's USPS budget (400 epochs, as for MNIST; ``cpu``: 40).
+        * any other data set (**fallback**): MNIST's settings with the **number of Adam steps kept**:
+          ``epochs = ceil(MNIST steps / steps per epoch here)``, where MNIST's steps are ``epochs`` epochs
+          of ``ceil(min(n_train, 60,000) / b)`` steps.  The paper kept epochs between its data sets (400 on
+          MNIST and on USPS), but the data sets it used have thousands of images.  An epoch of a small set
+          is a handful of steps (the 1,540 training digits of ``digits`` are 4 steps of 400), so MNIST's
+          epochs would train almost nothing there, while a step on images no larger than MNIST's costs no
+          more than on MNIST, so kept steps also keep a profile's time budget.  Pass the paper's values
+          (``full``) and the fallback trains 60,000 steps.
+
+        ``curve_epochs`` and ``study_epochs`` are scaled by the same factor as ``epochs`` (whole epochs,
+        at least 1 after the start, the last curve point at the new ``epochs``).
+        """
+        if name == "mnist":
+            return self
+        steps_here = -(-n_train // batch_size)
+        if name == "usps":
+            epochs = self.usps_epochs
+        else:
+            mnist_m = MNIST_TRAIN if self.n_train is None else min(self.n_train, MNIST_TRAIN)
+            epochs = -(-(self.epochs * -(-mnist_m // batch_size)) // steps_here)
+        scale = epochs / self.epochs
+        curve = sorted({0 if e == 0 else max(1, round(e * scale)) for e in self.curve_epochs} | {epochs})
+        curve = [e for e in curve if e <= epochs]
+        study = None if self.study_epochs is None else max(1, round(self.study_epochs * scale))
+        return dataclasses.replace(self, epochs=epochs, curve_epochs=tuple(curve), study_epochs=study)
 
 
 _CPU = {
