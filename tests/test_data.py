@@ -138,10 +138,13 @@ def test_fashion_mnist_fixture(tmp_path, monkeypatch):
     images = np.arange(12 * 28 * 28).reshape(12, 28, 28) % 256
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images)))
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(12) % 10)))
+    for part in ("images", "labels"):  # this fixture's files stand for the published ones
+        stem, _, _ = data._IDX[("fashion_mnist", "test", part)]
+        monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", part), (stem, data._file_md5(folder / f"{stem}.gz"), None))
     ds = load("fashion_mnist", "test", root=tmp_path)
     assert (ds.images == images).all() and ds.labels.tolist() == (np.arange(12) % 10).tolist()
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(11) % 10)))
-    with pytest.raises(CorruptDatasetError, match="expected 12"):
+    with pytest.raises(CorruptDatasetError, match="its MD5 is"):  # a truncated file is not the published one
         load("fashion_mnist", "test", root=tmp_path)
 
 
@@ -328,3 +331,21 @@ def test_own_arrays_and_folders_become_datasets(tmp_path):
     assert data.from_folder(tmp_path, image_size=3).images.shape == (6, 3, 3, 3)
     with pytest.raises(data.DatasetNotFoundError, match="no images"):
         data.from_folder(tmp_path / "cats" / "missing")
+
+
+
+def test_fashion_mnist_files_are_verified_not_only_by_header_and_size(tmp_path, monkeypatch):
+    """A wrong label file fails its content MD5; an image file that is not the published .gz cannot be verified and
+    is refused. Before, both loaded silently once their header and size were right."""
+    monkeypatch.setitem(data._IDX_SIZES, "test", 12)
+    folder = tmp_path / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True)
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.zeros((12, 28, 28)))))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(12) % 10)))
+    with pytest.raises(CorruptDatasetError, match="cannot be verified"):
+        load("fashion_mnist", "test", root=tmp_path, download=False)
+    stem, _, content = data._IDX[("fashion_mnist", "test", "images")]
+    monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", "images"),
+                        (stem, data._file_md5(folder / "t10k-images-idx3-ubyte.gz"), content))  # as if published
+    with pytest.raises(CorruptDatasetError, match="decompressed content's MD5"):
+        load("fashion_mnist", "test", root=tmp_path, download=False)

@@ -189,10 +189,13 @@ _IDX = {
     ("mnist", "test", "images"): ("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
     ("mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
     ("fashion_mnist", "train", "images"): ("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", None),
-    ("fashion_mnist", "train", "labels"): ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", None),
+    ("fashion_mnist", "train", "labels"): ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
     ("fashion_mnist", "test", "images"): ("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", None),
-    ("fashion_mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", None),
+    ("fashion_mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
 }
+# Fashion-MNIST's label contents: decompressed from the published .gz files (whose MD5s match the ones above) in
+# zalandoresearch/fashion-mnist at commit b2617bb.  Its image contents' MD5s are not known here: those files must be
+# the published .gz files themselves (their MD5 is checked), so a re-compressed or altered copy is refused, never loaded.
 _IDX_SIZES = {"train": 60000, "test": 10000}
 
 
@@ -218,7 +221,12 @@ def _load_idx(name: str, split: str, root: Path, download: bool) -> Dataset:
     remotes = [_Remote(stem + ".gz", tuple(u + stem + ".gz" for u in urls), md5=gz_md5) for stem, gz_md5, _ in parts.values()]
     paths = _ensure(name, folder, remotes, download)
     arrays = {}
-    for (part, (_, _, content_md5)), path in zip(parts.items(), paths):
+    for (part, (_, gz_md5, content_md5)), path in zip(parts.items(), paths):
+        if content_md5 is None and _file_md5(path) != gz_md5:
+            raise CorruptDatasetError(
+                f"{path}: its MD5 is {_file_md5(path)}, not the published file's {gz_md5}, and the MD5 of its "
+                "decompressed content is not known to this loader, so it cannot be verified. Use the published .gz file."
+            )
         raw = _read_gzip(path)
         if content_md5 and _md5(raw) != content_md5:
             raise CorruptDatasetError(
