@@ -204,6 +204,23 @@ def test_compiled_steps_train_as_eager_ones():
         return model, history
 
     (eager, h_eager), (compiled, h_compiled) = run(False), run(True)
+    assert "compiled_steps" not in train.configure_numerics(torch.device("cpu"))
     assert h_compiled[-1] < h_compiled[0] and np.allclose(h_eager, h_compiled, rtol=1e-5)
     for p, q in zip(eager.parameters(), compiled.parameters()):
         assert torch.allclose(p, q, atol=1e-5)
+
+
+def test_a_run_asks_for_compiled_steps_through_the_environment(monkeypatch):
+    """$CLUSTUTILS_COMPILE=1 turns compile on for every fit that does not say otherwise, and the provenance says so."""
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: calls.append(kw) or fn)
+    model = torch.nn.Linear(3, 1)
+    args = dict(epochs=1, batch_size=4, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    loss = lambda m, xb: m(xb).pow(2).mean()  # noqa: E731
+    train.fit(model, loss, (torch.randn(8, 3),), **args)
+    assert calls == []
+    monkeypatch.setenv("CLUSTUTILS_COMPILE", "1")
+    train.fit(model, loss, (torch.randn(8, 3),), **args)
+    train.fit(model, loss, (torch.randn(8, 3),), compile=False, **args)
+    assert calls == [{"mode": None, "dynamic": False}]
+    assert train.configure_numerics(torch.device("cpu"))["compiled_steps"] is True

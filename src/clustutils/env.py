@@ -8,6 +8,7 @@
 ``CLUSTUTILS_PROFILE``      a notebook's profile when its ``profile`` parameter is not given; default ``cpu``
 ``CLUSTUTILS_ROOT``         where notebooks record results; default the book checkout found upwards
 ``CLUSTUTILS_COMMIT``       the commit to record where there is no ``.git`` (the GPU kit sets it)
+``CLUSTUTILS_COMPILE``      ``1``: every training step compiled (:func:`clustutils.train.fit`'s ``compile``)
 ==========================  =====================================================================
 
 ``~/.cache`` is ``$XDG_CACHE_HOME`` when that is set.  This module is the only one that reads them.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATA", "OFFLINE", "CACHE", "DEVICE", "PROFILE", "ROOT", "COMMIT", "get", "data_root", "cache_dir"]
+__all__ = ["DATA", "OFFLINE", "CACHE", "DEVICE", "PROFILE", "ROOT", "COMMIT", "COMPILE", "get", "data_root", "cache_dir"]
 
 DATA = "CLUSTUTILS_DATA"
 OFFLINE = "CLUSTUTILS_OFFLINE"
@@ -27,11 +28,12 @@ DEVICE = "CLUSTUTILS_DEVICE"
 PROFILE = "CLUSTUTILS_PROFILE"
 ROOT = "CLUSTUTILS_ROOT"
 COMMIT = "CLUSTUTILS_COMMIT"
+COMPILE = "CLUSTUTILS_COMPILE"
 
 
 def get(name: str) -> str | None:
     """The value of one of this module's variables, ``None`` when unset or empty."""
-    if name not in (DATA, OFFLINE, CACHE, DEVICE, PROFILE, ROOT, COMMIT):
+    if name not in (DATA, OFFLINE, CACHE, DEVICE, PROFILE, ROOT, COMMIT, COMPILE):
         raise KeyError(f"{name} is not a clustutils environment variable")
     return os.environ.get(name) or None
 

@@ -50,16 +50,18 @@ def configure_numerics(device: torch.device) -> dict:
     training otherwise slow every step severalfold.  On CUDA, deterministic algorithms are requested
     (cuDNN deterministic, no benchmark autotuning, cuBLAS workspace pinned, warnings where an operation
     has no deterministic version) and TF32 is switched off for matrix products and convolutions, so
-    float32 means float32.  The returned dict says what was set.
+    float32 means float32.  The returned dict says what was set, and ``compiled_steps`` when
+    ``$CLUSTUTILS_COMPILE=1`` makes :func:`fit` compile every training step.
     """
     device = torch.device(device)
+    compiled = {"compiled_steps": True} if env.get(env.COMPILE) == "1" else {}  # fit compiles every step
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         torch.use_deterministic_algorithms(True, warn_only=True)
-        return {"deterministic": True, "tf32": False}
-    return {"flush_denormal": bool(torch.set_flush_denormal(True))}
+        return {"deterministic": True, "tf32": False, **compiled}
+    return {"flush_denormal": bool(torch.set_flush_denormal(True)), **compiled}
 
 
 def seed_everything(seed: int) -> None:
@@ -153,7 +155,7 @@ def fit(
     select_best: Callable[[torch.nn.Module], float] | None = None,
     desc: str = "training",
     progress: bool = True,
-    compile: bool = False,
+    compile: bool | None = None,
 ) -> list[float]:
     """The training engine: train ``model`` on tensors that sit on its device; return the mean loss per epoch.
 
@@ -172,7 +174,7 @@ def fit(
 
     ``progress=False`` hides the progress bar (one bar over the steps).
 
-    ``compile=True`` (opt-in) compiles the loss with :func:`torch.compile` (forward and backward graphs), on
+    ``compile=True`` (opt-in; ``None``: on when ``$CLUSTUTILS_COMPILE`` is ``1``, so a whole run can ask for it) compiles the loss with :func:`torch.compile` (forward and backward graphs), on
     CUDA in ``mode="reduce-overhead"``, which replays each step's kernels as one CUDA graph: for the book's
     small models a step is otherwise mostly kernel-launch overhead.  Batches keep one shape except the last
     of an epoch (one more graph).  The result equals eager training up to floating-point reordering; use a
@@ -185,6 +187,8 @@ def fit(
         raise ValueError("all tensors must have the same length")
     slices = batch_slices(n, batch_size)
     step_loss = loss_fn
+    if compile is None:
+        compile = env.get(env.COMPILE) == "1"
     if compile:
         cuda = tensors[0].device.type == "cuda"
         step_loss = torch.compile(loss_fn, mode="reduce-overhead" if cuda else None, dynamic=False)
