@@ -1,8 +1,9 @@
 """Write the Performance page's tables from the benchmark results.
 
-Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``) and
-``benchmarks/results/notebooks_smoke.json`` (from ``clustutils run all --profile smoke
---output _build/smoke --timings benchmarks/results/notebooks_smoke.json``) and writes
+Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``), ``steps_*.json`` (from
+``steps_bench.py``) and ``notebooks_<profile>.json`` (from ``clustutils run all --profile smoke
+--output _build/smoke --timings benchmarks/results/notebooks_smoke.json``, and the same with ``cpu``
+when the chapters are rerun for the book) and writes
 ``book/_generated/performance_tables.md``, which ``book/performance.md`` includes.
 """
 
@@ -54,10 +55,16 @@ def steps_table(cpu: dict, gpu: dict | None) -> list[str]:
 
 
 def notebook_table(data: dict) -> list[str]:
-    lines = [f"Profile `{data['profile']}`, measured on: {data.get('machine', platform.machine())}.", "",
-             "| notebook | wall time (s) |", "|---|---|"]
-    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in data["seconds"].items()]
+    lines = [f"Profile `{data['profile']}`, measured on: {data.get('machine', platform.machine())}"
+             + (f"; {data['note']}" if data.get("note") else "") + ".", "",
+             "| notebook | wall time |", "|---|---|"]
+    lines += [f"| {name} | {duration(seconds)} |" for name, seconds in sorted(data["seconds"].items())]
     return lines
+
+
+def duration(seconds: float) -> str:
+    """``42 s`` below two minutes, else ``12.5 min``."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def main():
@@ -71,9 +78,10 @@ def main():
     steps_cpu, steps_gpu = RESULTS / "steps_cpu.json", RESULTS / "steps_cuda.json"
     out += (steps_table(json.loads(steps_cpu.read_text()), json.loads(steps_gpu.read_text()) if steps_gpu.is_file() else None)
             if steps_cpu.is_file() else ["Not yet measured."])
-    out += ["", "## Notebooks in the smoke profile", ""]
-    notebooks = RESULTS / "notebooks_smoke.json"
-    out += notebook_table(json.loads(notebooks.read_text())) if notebooks.is_file() else ["Not yet measured."]
+    for profile in ("smoke", "cpu", "gpu"):
+        notebooks = RESULTS / f"notebooks_{profile}.json"
+        if notebooks.is_file():
+            out += ["", f"## Notebooks in the {profile} profile", ""] + notebook_table(json.loads(notebooks.read_text()))
     target = ROOT / "book" / "_generated" / "performance_tables.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(out) + "\n")

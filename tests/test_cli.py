@@ -228,3 +228,20 @@ def test_only_a_book_profile_with_default_parameters_writes_the_committed_notebo
     assert cli.default_output(tmp_path, "cpu", {}) is None and cli.default_output(tmp_path, "gpu", {}) is None
     assert cli.default_output(tmp_path, "smoke", {}) == tmp_path / "_build" / "smoke"
     assert cli.default_output(tmp_path, "cpu", {"dataset": "digits"}) == tmp_path / "_build" / "cpu-params"
+
+
+def test_a_dry_run_prints_every_paper_budget_in_the_profile_and_executes_nothing(capsys, monkeypatch):
+    from clustutils import weights
+
+    def no_execution(*args, **kwargs):
+        raise AssertionError("a dry run executed a notebook")
+
+    monkeypatch.setattr(cli, "execute", no_execution)
+    assert cli.main(["--book", str(results.project_root()), "run", "all", "--profile", "gpu", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert set(weights.budgets()) <= {name.replace(".BUDGET", "") for name in
+                                      (line.rstrip(":") for line in out.splitlines()) if name.startswith("ch0")}
+    assert "## 04b_deep_clustering (gpu)" in out and "ch04_cm.DEEP_BUDGET:" in out and "`joint_epochs`" in out
+    assert "## 00_conventions (gpu)\nsettings defined in the notebook itself" in out
+    with pytest.raises(SystemExit, match="no parameter 'sede'"):
+        cli.main(["--book", str(results.project_root()), "run", "03", "--profile", "gpu", "--dry-run", "-p", "sede", "3"])

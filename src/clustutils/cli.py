@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import json
 import os
 import platform
@@ -137,6 +138,37 @@ def _check_parameters(sources: list[Path], params: dict) -> None:
                              f"its parameters: {listing}")
 
 
+def notebook_budgets(source: Path) -> dict:
+    """The paper-module budgets a notebook runs with, ``{"ch01_onestage.LOC_BUDGET": Budget}``: read from its
+    ``run.settings(alias.NAME)`` calls and ``from clustutils.papers import module as alias`` lines.
+    A budget the notebook defines itself (chapters 0 and 6) is not listed."""
+    from .settings import Budget
+
+    text = source.read_text()
+    aliases = {alias or module: module for module, alias in
+               re.findall(r"^from clustutils\.papers import (\w+)(?: as (\w+))?", text, flags=re.M)}
+    found = {}
+    for alias, name in re.findall(r"run\.settings\((\w+)\.(\w+)\)", text):
+        if alias in aliases:
+            budget = getattr(importlib.import_module(f"clustutils.papers.{aliases[alias]}"), name)
+            if isinstance(budget, Budget):
+                found[f"{aliases[alias]}.{name}"] = budget
+    return found
+
+
+def _dry_run(sources: list[Path], profile: str) -> int:
+    """Print what each notebook would run in ``profile``: its budget's deviations from the paper."""
+    for src in sources:
+        budgets = notebook_budgets(src)
+        print(f"## {src.stem} ({profile})")
+        if not budgets:
+            print("settings defined in the notebook itself (no paper budget)\n")
+        for name, budget in budgets.items():
+            budget.settings(profile)  # every stated change is a field of the settings: refused otherwise
+            print(f"{name}:\n{budget.deviations_markdown(profile)}\n")
+    return 0
+
+
 def _report_failure(error, notebook: str, traceback: bool) -> None:
     """The error's message first; the notebook's traceback only with ``--traceback``."""
     name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
@@ -173,6 +205,8 @@ def cmd_run(args) -> int:
     if not args.profile:
         raise SystemExit("clustutils: --profile is required (smoke, cpu, gpu or full)")
     _check_parameters(sources, params)
+    if args.dry_run:
+        return _dry_run(sources, args.profile)
     output = args.output if args.output is not None else default_output(root, args.profile, params)
     timings = {}
     for i, src in enumerate(sources, 1):
@@ -388,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (value parsed as JSON or True/False/None)")
     run.add_argument("--timings", help="write the wall time of each notebook to this JSON file")
+    run.add_argument("--dry-run", action="store_true", help="execute nothing: check the parameters and print each "
+                     "notebook's settings in the profile (its deviations from the paper)")
     run.set_defaults(func=cmd_run)
     res = sub.add_parser("results", help="print the paper-vs-ours table")
     res.add_argument("--markdown", action="store_true", help="the Results page's Markdown (overview, then each chapter)")
