@@ -49,7 +49,7 @@ def test_conventions(source):
 
 def test_every_notebook_is_in_the_table_of_contents():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = {ch["file"] for part in toc["parts"] for ch in part["chapters"]}
+    files = {entry["file"] for part in toc["parts"] for ch in part["chapters"] for entry in (ch, *ch.get("sections", []))}
     assert {f"notebooks/{s.stem}" for s in SOURCES} <= files
 
 

@@ -27,7 +27,7 @@ BOOK_PROFILES = ("cpu", "gpu", "full")
 SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution(?:-start)?\}.*?^\1[ \t]*$\n?", re.M | re.S)
 
 
-INSTALL_LINE = re.compile(r'"clustutils @ git\+(?P<url>[^"]+)"')  # in every notebook's install cell (tagged remove-cell)
+INSTALL_LINE = re.compile(r'"clustutils @ git\+(?P<url>[^"\\]+)\\?"')  # every install cell; escaped in .ipynb JSON
 
 
 def repository_url(root: Path) -> str:
@@ -54,7 +54,7 @@ def cmd_repository(args) -> int:
             if found != {url}:
                 stale.append(path)
                 if args.sync and found:
-                    path.write_text(INSTALL_LINE.sub(f'"clustutils @ git+{url}"', text))
+                    path.write_text(INSTALL_LINE.sub(lambda m: m.group(0).replace(m.group("url"), url), text))
     print(url)
     if stale and not args.sync:
         print(f"clustutils: {len(stale)} notebook file(s) install from another URL or have no install cell: "
