@@ -349,3 +349,10 @@ def test_fashion_mnist_files_are_verified_not_only_by_header_and_size(tmp_path, 
                         (stem, data._file_md5(folder / "t10k-images-idx3-ubyte.gz"), content))  # as if published
     with pytest.raises(CorruptDatasetError, match="decompressed content's MD5"):
         load("fashion_mnist", "test", root=tmp_path, download=False)
+
+
+def test_an_option_the_dataset_does_not_take_is_refused_naming_its_options():
+    with pytest.raises(ValueError, match=r"'digits' takes no option 'image_size'; it takes no options"):
+        load("digits", image_size=64)
+    with pytest.raises(ValueError, match=r"'flowers17_seg' takes no option 'strict'; its options: image_size"):
+        load("flowers17_seg", strict=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import os
 import re
 import tempfile
@@ -572,6 +573,11 @@ def _concat(parts: list[Dataset], name: str) -> Dataset:
     return Dataset(name, "all", cat("images"), cat("labels"), cat("masks"), cat("groups"))
 
 
+def _options(loader) -> list[str]:
+    """The options a loader takes beyond ``(name, split, root, download)``."""
+    return list(inspect.signature(loader).parameters)[4:]
+
+
 def load(name: str, split: str = "all", root: str | os.PathLike | None = None, download: bool = True, **options) -> Dataset:
     """Load one split of a dataset.
 
@@ -608,6 +614,12 @@ def load(name: str, split: str = "all", root: str | os.PathLike | None = None, d
     valid = (*splits, "all")
     if split not in valid:
         raise ValueError(f"Dataset {name!r} has no split {split!r}; valid splits: {', '.join(valid)}.")
+    accepted = _options(loader)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"Dataset {name!r} takes no option {', '.join(map(repr, unknown))}"
+                         + (f"; its options: {', '.join(accepted)}." if accepted else "; it takes no options.")
+                         + " (A notebook's dataset parameter must name a dataset of the kind the notebook uses.)")
     base = data_root(root)
     if split == "all" and splits and loader is not _load_flowers102:  # flowers102 reads "all" from setid.mat
         return _concat([loader(name, s, base, download, **options) for s in splits], name)
