@@ -39,6 +39,7 @@ print(profile, factor * 21)
 
 def _tiny_project(tmp_path):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/tiny\n")  # student copies link to it
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "01_tiny.py").write_text(TINY)
     return tmp_path
