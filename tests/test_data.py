@@ -98,7 +98,7 @@ def test_modified_mnist_content_fails_checksum(shared_data, tmp_path):
     raw = bytearray(gzip.decompress(path.read_bytes()))
     raw[-1] = (raw[-1] + 1) % 10
     path.write_bytes(gzip.compress(bytes(raw)))
-    with pytest.raises(CorruptDatasetError, match="MD5"):
+    with pytest.raises(CorruptDatasetError, match="SHA-256"):
         load("mnist", "test", root=tmp_path)
 
 
@@ -139,12 +139,13 @@ def test_fashion_mnist_fixture(tmp_path, monkeypatch):
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(images)))
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(12) % 10)))
     for part in ("images", "labels"):  # this fixture's files stand for the published ones
-        stem, _, _ = data._IDX[("fashion_mnist", "test", part)]
-        monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", part), (stem, data._file_md5(folder / f"{stem}.gz"), None))
+        stem, gz_md5, _ = data._IDX[("fashion_mnist", "test", part)]
+        content = hashlib.sha256(gzip.decompress((folder / f"{stem}.gz").read_bytes())).hexdigest()
+        monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", part), (stem, gz_md5, content))
     ds = load("fashion_mnist", "test", root=tmp_path)
     assert (ds.images == images).all() and ds.labels.tolist() == (np.arange(12) % 10).tolist()
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(11) % 10)))
-    with pytest.raises(CorruptDatasetError, match="its MD5 is"):  # a truncated file is not the published one
+    with pytest.raises(CorruptDatasetError, match="SHA-256"):  # a truncated file is not the published one
         load("fashion_mnist", "test", root=tmp_path)
 
 
@@ -284,7 +285,7 @@ def test_one_changed_pixel_of_mnist_is_caught_by_the_content_checksum(shared_dat
     content = bytearray(gzip.decompress((raw / "t10k-images-idx3-ubyte.gz").read_bytes()))
     content[16 + 28 * 14 + 14] ^= 0xFF  # one pixel in the middle of the first digit
     (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(content)))  # re-compressed: still a valid .gz
-    with pytest.raises(data.CorruptDatasetError, match="decompressed content's MD5"):
+    with pytest.raises(data.CorruptDatasetError, match="decompressed content's SHA-256"):
         data.load("mnist", "test", root=tmp_path, download=False)
 
 
@@ -334,20 +335,20 @@ def test_own_arrays_and_folders_become_datasets(tmp_path):
 
 
 
-def test_fashion_mnist_files_are_verified_not_only_by_header_and_size(tmp_path, monkeypatch):
-    """A wrong label file fails its content MD5; an image file that is not the published .gz cannot be verified and
-    is refused. Before, both loaded silently once their header and size were right."""
+def test_fashion_mnist_files_are_verified_by_their_decompressed_content(tmp_path, monkeypatch):
+    """A blanked image file or a changed label file fails the content digest, re-compressed or not; before, both loaded
+    silently once their header and size were right."""
     monkeypatch.setitem(data._IDX_SIZES, "test", 12)
     folder = tmp_path / "FashionMNIST" / "raw"
     folder.mkdir(parents=True)
     (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.zeros((12, 28, 28)))))
     (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(np.arange(12) % 10)))
-    with pytest.raises(CorruptDatasetError, match="cannot be verified"):
+    with pytest.raises(CorruptDatasetError, match="t10k-images.*decompressed content's SHA-256 .* expected 5b4141f0"):
         load("fashion_mnist", "test", root=tmp_path, download=False)
-    stem, _, content = data._IDX[("fashion_mnist", "test", "images")]
-    monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", "images"),
-                        (stem, data._file_md5(folder / "t10k-images-idx3-ubyte.gz"), content))  # as if published
-    with pytest.raises(CorruptDatasetError, match="decompressed content's MD5"):
+    stem, gz_md5, _ = data._IDX[("fashion_mnist", "test", "images")]
+    blank = hashlib.sha256(gzip.decompress((folder / f"{stem}.gz").read_bytes())).hexdigest()
+    monkeypatch.setitem(data._IDX, ("fashion_mnist", "test", "images"), (stem, gz_md5, blank))  # as if published
+    with pytest.raises(CorruptDatasetError, match="t10k-labels.*expected 0402a96d"):
         load("fashion_mnist", "test", root=tmp_path, download=False)
 
 

@@ -101,7 +101,6 @@ class _Remote:
     name: str
     urls: tuple[str, ...] = ()
     md5: str | None = None  # of the file as downloaded
-    content_md5: str | None = None  # of the decompressed content (.gz files)
 
 
 def _md5(data: bytes) -> str:
@@ -184,19 +183,30 @@ def _ensure(dataset: str, folder: Path, remotes: list[_Remote], download: bool) 
 _MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 _FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 _IDX = {
-    # name: (file stem, md5 of the .gz as published, md5 of the decompressed content)
-    ("mnist", "train", "images"): ("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),
-    ("mnist", "train", "labels"): ("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),
-    ("mnist", "test", "images"): ("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
-    ("mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
-    ("fashion_mnist", "train", "images"): ("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", None),
-    ("fashion_mnist", "train", "labels"): ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
-    ("fashion_mnist", "test", "images"): ("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", None),
-    ("fashion_mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
+    # name: (file stem, MD5 of the .gz as published, SHA-256 of the decompressed content)
+    ("mnist", "train", "images"): ("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                                   "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    ("mnist", "train", "labels"): ("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432",
+                                   "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    ("mnist", "test", "images"): ("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3",
+                                  "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    ("mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c",
+                                  "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    ("fashion_mnist", "train", "images"): ("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                                           "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    ("fashion_mnist", "train", "labels"): ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe",
+                                           "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    ("fashion_mnist", "test", "images"): ("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79",
+                                          "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    ("fashion_mnist", "test", "labels"): ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310",
+                                          "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
-# Fashion-MNIST's label contents: decompressed from the published .gz files (whose MD5s match the ones above) in
-# zalandoresearch/fashion-mnist at commit b2617bb.  Its image contents' MD5s are not known here: those files must be
-# the published .gz files themselves (their MD5 is checked), so a re-compressed or altered copy is refused, never loaded.
+# Where the content digests come from.  MNIST: the decompressed files whose MD5s this loader checked before
+# (6bbc9ace..., a25bea73..., 2646ac64..., 27ae3e4e...).  Fashion-MNIST labels: decompressed from the published .gz
+# files (MD5s above) in zalandoresearch/fashion-mnist at commit b2617bb.  Fashion-MNIST images: the Git LFS pointers
+# of the decompressed files in Caryox/adversarial-robustness at commit eb0acc0 (torchvision's copies), whose .gz
+# pointers carry the SHA-256s that tensorflow-datasets 4.9.10 lists for the published .gz files and whose label
+# pointers carry the label digests above.
 _IDX_SIZES = {"train": 60000, "test": 10000}
 
 
@@ -222,17 +232,12 @@ def _load_idx(name: str, split: str, root: Path, download: bool) -> Dataset:
     remotes = [_Remote(stem + ".gz", tuple(u + stem + ".gz" for u in urls), md5=gz_md5) for stem, gz_md5, _ in parts.values()]
     paths = _ensure(name, folder, remotes, download)
     arrays = {}
-    for (part, (_, gz_md5, content_md5)), path in zip(parts.items(), paths):
-        if content_md5 is None and _file_md5(path) != gz_md5:
-            raise CorruptDatasetError(
-                f"{path}: its MD5 is {_file_md5(path)}, not the published file's {gz_md5}, and the MD5 of its "
-                "decompressed content is not known to this loader, so it cannot be verified. Use the published .gz file."
-            )
+    for (part, (_, _, content_sha256)), path in zip(parts.items(), paths):
         raw = _read_gzip(path)
-        if content_md5 and _md5(raw) != content_md5:
+        if hashlib.sha256(raw).hexdigest() != content_sha256:
             raise CorruptDatasetError(
-                f"{path}: the decompressed content's MD5 is {_md5(raw)}, expected {content_md5}. "
-                "The file is corrupt; delete it and retry."
+                f"{path}: the decompressed content's SHA-256 is {hashlib.sha256(raw).hexdigest()}, expected "
+                f"{content_sha256}. The file is corrupt or not {name}; delete it and retry."
             )
         arrays[part] = _parse_idx(raw, path, _IDX_SIZES[split])
     return Dataset(name, split, arrays["images"].copy(), arrays["labels"].astype(np.int64))
