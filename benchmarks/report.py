@@ -39,7 +39,7 @@ def steps_table(cpu: dict, gpu: dict | None) -> list[str]:
     on_gpu = {r["loop"]: r for r in gpu["rows"]} if gpu else {}
 
     def ms(r, key="ms_compiled"):
-        return f" {r[key]:.2f} |" if r and key in r else " |"
+        return f" {r[key]:.1f} |" if r and key in r else " |"
 
     for r in cpu["rows"]:
         if "ms" not in r:

@@ -22,19 +22,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["PROFILES", "Budget", "provisional_gpu"]
+__all__ = ["PROFILES", "Budget"]
 
 #: Every profile a notebook can run in, cheapest first.
 PROFILES = ("smoke", "cpu", "gpu", "full")
-
-
-def provisional_gpu(cpu_changes: dict, keep_paper: tuple = ()) -> dict:
-    """The ``gpu`` changes while no GPU step time has sized them: ``cpu``'s, each reason saying so.
-
-    ``keep_paper`` names settings the GPU runs at the paper's value even so.
-    """
-    return {k: (v, f"{reason} (gpu budget not sized yet: cpu's)") for k, (v, reason) in cpu_changes.items()
-            if k not in keep_paper}
 
 
 class Budget:
