@@ -65,6 +65,31 @@ def test_bundle_run_unpack_round_trip(tmp_path, shared_data, monkeypatch, capsys
         cli.main(["--book", str(book), "unpack", str(archive), "--allow-cpu"])
 
 
+@pytest.mark.data
+def test_a_deadline_stops_the_run_and_still_brings_back_an_archive_whose_partial_chapter_stays_out(
+        tmp_path, shared_data, monkeypatch):
+    book = _book(tmp_path)
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
+    assert cli.main(["--book", str(book), "bundle", "00", "--no-wheels"]) == 0
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLUSTUTILS_")}, "PYTHON": sys.executable}
+    run_sh = str(book / ".gpu" / "run.sh")
+    refused = subprocess.run(["bash", run_sh, str(tmp_path / "x"), "cpu", "--only", "03"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "not in the bundle" in refused.stderr
+
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", run_sh, str(out), "cpu", "--deadline", "2"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "00: stopped at the deadline" in done.stdout, done.stdout + done.stderr
+    with tarfile.open(out / gpukit.ARCHIVE) as tar:
+        report = json.load(tar.extractfile("run.json"))
+    assert report["failed"] == ["00"] and report["deadline_s"] == 2 and report["seconds"]["00"] < 10
+    before = (book / "notebooks" / "00_conventions.ipynb").read_bytes()
+    assert cli.main(["--book", str(book), "unpack", str(out / gpukit.ARCHIVE), "--allow-cpu"]) == 1  # says so
+    assert (book / "notebooks" / "00_conventions.ipynb").read_bytes() == before  # the stopped chapter stays out
+    assert not (book / "results" / "cpu" / "00_conventions.json").exists()
+
+
 def test_bundle_refuses_uncommitted_code_and_unknown_chapters(tmp_path, monkeypatch):
     book = _book(tmp_path)
     with pytest.raises(gpukit.KitError, match="unknown chapter"):

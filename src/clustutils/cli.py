@@ -404,8 +404,9 @@ def cmd_unpack(args) -> int:
     except (gpukit.KitError, FileNotFoundError, tarfile.TarError) as error:
         raise SystemExit(f"clustutils: {error}") from None
     print(f"unpacked {args.archive}: profile {report['profile']} on {report['device']['name']} at commit {report['commit']}; "
-          f"seconds per chapter {report['seconds']}; failed: {report['failed'] or 'none'}")
-    return 1 if report["failed"] else 0
+          f"seconds per chapter {report['seconds']}; failed or stopped (left out): {report['failed'] or 'none'}"
+          + (f"; not run (deadline): {report['not_run']}" if report.get("not_run") else ""))
+    return 1 if report["failed"] or report.get("not_run") else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

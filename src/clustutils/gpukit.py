@@ -48,18 +48,21 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x
              "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
 
 RUN_SH = r"""#!/usr/bin/env bash
-# Runs the bundled chapters on this machine and writes ONE archive: bash .gpu/run.sh OUT [PROFILE] [--bench]
-# (--bench first times every training loop and k-means on this device, for the Performance page)
+# Runs the bundled chapters on this machine and writes ONE archive:
+#   bash .gpu/run.sh OUT [PROFILE] [--bench] [--only 03 04] [--deadline SECONDS]
+# --bench first times every training loop and k-means on this device (for the Performance page); --only runs some
+# of the bundled chapters; --deadline stops the chapter still running that many seconds after the start, so the
+# archive (rewritten after every chapter) comes back within a machine's time limit.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
-OUT=${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench]}; PROFILE=${2:-gpu}; BENCH=${3:-}; PY=${PYTHON:-python3}
+: "${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench] [--only CHAPTER ...] [--deadline SECONDS]}"; PY=${PYTHON:-python3}
 SITE=$(mktemp -d)
 if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$HERE"/wheels/*.whl || exit 1
 fi
 export PYTHONPATH="$ROOT/src:$SITE${PYTHONPATH:+:$PYTHONPATH}" PATH="$SITE/bin:$PATH" PYTHONUNBUFFERED=1
 export CLUSTUTILS_DATA="$HERE/data" CLUSTUTILS_COMMIT="$(cat "$HERE/commit")" JUPYTER_PLATFORM_DIRS=1
-cd "$ROOT" && exec "$PY" -m clustutils.gpukit "$OUT" "$PROFILE" $BENCH
+cd "$ROOT" && exec "$PY" -m clustutils.gpukit "$@"
 """
 
 
@@ -143,53 +146,96 @@ BENCHMARKS = {  # script: arguments; their JSON goes to benchmarks/results/ on u
 }
 
 
-def _run_benchmarks(root: Path, stage: Path, log) -> None:
+def _run_until(command: list[str], root: Path, log, seconds: float | None) -> int | None:
+    """Run ``command`` (its own process group); its exit status, or None when ``seconds`` ran out (then killed)."""
+    process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)  # the notebook's kernel too, which would hold the GPU
+        process.wait()
+        return None
+
+
+def _run_benchmarks(root: Path, stage: Path, log, left) -> None:
     """Time every training loop and k-means on this device (CUDA) before the chapters run."""
     (stage / "benchmarks").mkdir(exist_ok=True)
     for script, arguments in BENCHMARKS.items():
         name = script.replace("_bench.py", "_cuda.json")
-        subprocess.run([sys.executable, str(root / "benchmarks" / script), *arguments, "--output",
-                        str(stage / "benchmarks" / name)], cwd=root, stdout=log, stderr=subprocess.STDOUT)
+        if _run_until([sys.executable, str(root / "benchmarks" / script), *arguments, "--output",
+                       str(stage / "benchmarks" / name)], root, log, left()) is None:
+            print(f"{script}: stopped at the deadline", flush=True)
 
 
-def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False) -> Path:
-    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path.
-
-    ``bench``: first run the step-time and k-means benchmarks on this device (``BENCHMARKS``).
-    """
-    manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
-    if source_hashes(root) != manifest["sources"]:
-        raise KitError("the sources differ from those the bundle was made for: make the bundle again")
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp())
-    (stage / "notebooks").mkdir()
-    log_path, timings, failed = stage / "log.txt", {}, []
-    with log_path.open("w") as log:
-        if bench:
-            started = time.time()
-            _run_benchmarks(root, stage, log)
-            print(f"benchmarks done in {time.time() - started:.0f} s", flush=True)
-        for chapter in manifest["chapters"]:
-            started = time.time()
-            done = subprocess.run([sys.executable, "-m", "clustutils.cli", "run", chapter, "--profile", profile,
-                                   "--output", str(stage / "notebooks")], cwd=root, stdout=log, stderr=subprocess.STDOUT)
-            timings[chapter] = round(time.time() - started, 1)
-            if done.returncode:
-                failed.append(chapter)
-            print(f"{chapter}: {'FAILED' if done.returncode else 'done'} in {timings[chapter]:.0f} s", flush=True)
-    results = root / "results" / profile
-    report = {**manifest, "profile": profile, "device": _device(), "seconds": timings, "failed": failed,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+def _write_archive(out: Path, stage: Path, results: Path, profile: str, report: dict) -> Path:
+    """(Re)write the one archive from the staged files, the results of ``profile`` and ``report``."""
     (stage / "run.json").write_text(json.dumps(report, indent=1) + "\n")
-    archive = out / ARCHIVE
-    with tarfile.open(archive, "w:gz") as tar:
+    archive, partial = out / ARCHIVE, out / (ARCHIVE + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
         for path in sorted(stage.rglob("*")):
             if path.is_file():
                 tar.add(path, arcname=str(path.relative_to(stage)))
         for path in sorted(results.glob("*.json")) if results.is_dir() else []:
             tar.add(path, arcname=f"results/{profile}/{path.name}")
-    print(f"wrote {archive} ({archive.stat().st_size / 2**20:.1f} MiB); failed: {failed or 'none'}")
+    os.replace(partial, archive)
     return archive
+
+
+def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False, only: list[str] | None = None,
+               deadline: float | None = None) -> Path:
+    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path.
+
+    ``bench``: first run the step-time and k-means benchmarks on this device (``BENCHMARKS``).  ``only``: some of
+    the bundled chapters.  ``deadline``: seconds from the start after which the running step is stopped (its
+    chapter counts as failed, later ones as not run); the archive is rewritten after every chapter, so what
+    finished comes back even if the machine's own limit ends the call.
+    """
+    started = time.time()
+    manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
+    if source_hashes(root) != manifest["sources"]:
+        raise KitError("the sources differ from those the bundle was made for: make the bundle again")
+    chapters = manifest["chapters"] if only is None else only
+    missing = [c for c in chapters if c not in manifest["chapters"]]
+    if missing:
+        raise KitError(f"chapter(s) {missing} are not in the bundle ({', '.join(manifest['chapters'])}): bundle them")
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp())
+    (stage / "notebooks").mkdir()
+    results = root / "results" / profile
+    report = {**manifest, "chapters": chapters, "profile": profile, "device": _device(), "seconds": {}, "failed": [],
+              "not_run": [], "deadline_s": deadline, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+
+    def left() -> float | None:
+        return None if deadline is None else max(0.0, deadline - (time.time() - started))
+
+    with (stage / "log.txt").open("w") as log:
+        if bench:
+            _run_benchmarks(root, stage, log, left)
+            print(f"benchmarks done in {time.time() - started:.0f} s", flush=True)
+        for chapter in chapters:
+            if left() == 0:
+                report["not_run"].append(chapter)
+                continue
+            t0 = time.time()
+            status = _run_until([sys.executable, "-m", "clustutils.cli", "run", chapter, "--profile", profile,
+                                 "--output", str(stage / "notebooks")], root, log, left())
+            report["seconds"][chapter] = round(time.time() - t0, 1)
+            if status != 0:
+                report["failed"].append(chapter)
+            verdict = "done" if status == 0 else "stopped at the deadline" if status is None else "FAILED"
+            print(f"{chapter}: {verdict} in {report['seconds'][chapter]:.0f} s", flush=True)
+            log.flush()
+            _write_archive(out, stage, results, profile, report)
+    archive = _write_archive(out, stage, results, profile, report)
+    print(f"wrote {archive} ({archive.stat().st_size / 2**20:.1f} MiB); failed: {report['failed'] or 'none'}"
+          + (f"; not run (deadline): {report['not_run']}" if report["not_run"] else ""))
+    return archive
+
+
+def _chapter_of(name: str) -> str:
+    """The chapter a notebook or results file belongs to: ``notebooks/01b_x.ipynb`` -> ``01``."""
+    stem = Path(name).name
+    return stem[:2]
 
 
 def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
@@ -208,10 +254,11 @@ def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
         changed = sorted(k for k, v in report["sources"].items() if source_hashes(root).get(k) != v)
         if changed:
             raise KitError(f"{archive} ran other sources than this checkout's (commit {report['commit']}): {changed[:5]}")
+        skipped = set(report["failed"]) | set(report.get("not_run", []))
         names = [m for m in tar.getmembers() if m.isfile() and m.name.startswith(("notebooks/", "results/", "benchmarks/"))]
         for member in names:
-            if member.name.startswith("notebooks/") and Path(member.name).stem in report["failed"]:
-                continue
+            if member.name.startswith(("notebooks/", "results/")) and _chapter_of(member.name) in skipped:
+                continue  # a chapter that failed or stopped at the deadline: its partial outputs stay out
             target = root / (member.name.replace("benchmarks/", "benchmarks/results/", 1)
                              if member.name.startswith("benchmarks/") else member.name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -220,12 +267,19 @@ def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m clustutils.gpukit OUT [PROFILE] [--bench]``: what ``.gpu/run.sh`` calls on the GPU machine."""
-    argv = sys.argv[1:] if argv is None else argv
-    bench = "--bench" in argv
-    argv = [a for a in argv if a != "--bench"]
+    """``python -m clustutils.gpukit OUT [PROFILE] [--bench] [--only ...] [--deadline S]``: what ``run.sh`` calls."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="run.sh", description="Run the bundled chapters; write one archive to OUT.")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("profile", nargs="?", default="gpu")
+    parser.add_argument("--bench", action="store_true", help="first time every training loop and k-means here")
+    parser.add_argument("--only", nargs="+", metavar="CHAPTER", help="run these of the bundled chapters")
+    parser.add_argument("--deadline", type=float, metavar="SECONDS",
+                        help="stop whatever still runs this many seconds after the start (leave 30 s for the archive)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        run_bundle(Path.cwd(), Path(argv[0]), argv[1] if len(argv) > 1 else "gpu", bench=bench)
+        run_bundle(Path.cwd(), args.out, args.profile, bench=args.bench, only=args.only, deadline=args.deadline)
     except KitError as error:
         print(f"clustutils: {error}", file=sys.stderr)
         return 1
