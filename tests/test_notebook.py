@@ -26,6 +26,29 @@ def test_run_picks_budgets_records_and_prints_provenance(tmp_path, monkeypatch, 
     assert run.savefig(None, "unused") == []  # save_figures is off
 
 
+def test_a_result_names_the_operations_that_ran_without_a_deterministic_implementation(tmp_path, monkeypatch):
+    """On CUDA, PyTorch warns (warn_only) when an op has no deterministic kernel; the results say so."""
+    import warnings
+
+    from clustutils import train
+
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    monkeypatch.setattr(train, "NONDETERMINISTIC_OPS", set())
+    run = notebook.start("00_x", "smoke", device="cpu", data_root_dir=tmp_path)
+    assert "not bit-reproducible" not in run.record("a", "toy", "acc", 0.5, note="fewer epochs")["note"]
+    train._watch_nondeterministic_ops()
+    train._watch_nondeterministic_ops()  # idempotent: one watcher
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("upsample_bilinear2d_backward_out_cuda does not have a deterministic implementation, but you "
+                      "set 'torch.use_deterministic_algorithms(True, warn_only=True)'.", UserWarning)
+    assert train.NONDETERMINISTIC_OPS == {"upsample_bilinear2d_backward_out_cuda"}
+    note = run.record("b", "toy", "acc", 0.5, note="fewer epochs")["note"]
+    assert note == ("fewer epochs; not bit-reproducible: upsample_bilinear2d_backward_out_cuda ran without a "
+                    "deterministic CUDA implementation")
+
+
 TINY = '''# %% tags=["parameters"]
 import os
 

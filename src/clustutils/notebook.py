@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from . import env, results
+from . import env, results, train
 from .env import data_root
 from .plotting import FigureSaver, use_style
 from .train import configure_numerics, device_name, get_device, seed_everything
@@ -60,9 +60,14 @@ class Run:
         return value
 
     def record(self, experiment: str, dataset: str, metric: str, value: float, **kwargs) -> dict:
-        """Record a result with this run's provenance (see :func:`clustutils.results.record`)."""
+        """Record a result with this run's provenance (see :func:`clustutils.results.record`); the note names
+        any operation that ran without a deterministic implementation on CUDA."""
         kwargs.setdefault("seeds", [self.seed])
         kwargs.setdefault("commit", self.commit)
+        if train.NONDETERMINISTIC_OPS:  # deterministic algorithms were asked for, and some op has none on CUDA
+            ops = ", ".join(sorted(train.NONDETERMINISTIC_OPS))
+            kwargs["note"] = "; ".join(filter(None, [kwargs.get("note", ""), f"not bit-reproducible: {ops} ran "
+                                                     "without a deterministic CUDA implementation"]))
         return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
                               device=device_name(self.device), **kwargs)
 

@@ -43,13 +43,35 @@ def device_name(device: torch.device | str) -> str:
     return device.type
 
 
+#: Operations without a deterministic CUDA kernel that this process has run (PyTorch warns about each under
+#: ``use_deterministic_algorithms(True, warn_only=True)``); :meth:`clustutils.notebook.Run.record` names them.
+NONDETERMINISTIC_OPS: set[str] = set()
+_NONDETERMINISTIC = " does not have a deterministic implementation"
+
+
+def _watch_nondeterministic_ops() -> None:
+    """Collect the operations PyTorch warns have no deterministic implementation (then show the warning)."""
+    show = warnings.showwarning
+    if getattr(show, "watches_determinism", False):
+        return
+
+    def showwarning(message, category, *args, **kwargs):
+        text = str(message)
+        if _NONDETERMINISTIC in text:
+            NONDETERMINISTIC_OPS.add(text.split(_NONDETERMINISTIC)[0].split()[-1])
+        show(message, category, *args, **kwargs)
+
+    showwarning.watches_determinism = True
+    warnings.showwarning = showwarning
+
+
 def configure_numerics(device: torch.device) -> dict:
     """Set the numerics a run uses and return them for its provenance.
 
     On the CPU, denormal floats are flushed to zero (``torch.set_flush_denormal``): small weights late in
     training otherwise slow every step severalfold.  On CUDA, deterministic algorithms are requested
     (cuDNN deterministic, no benchmark autotuning, cuBLAS workspace pinned, warnings where an operation
-    has no deterministic version) and TF32 is switched off for matrix products and convolutions, so
+    has no deterministic version, collected in :data:`NONDETERMINISTIC_OPS` for the results' notes) and TF32 is switched off for matrix products and convolutions, so
     float32 means float32.  The returned dict says what was set, and ``compiled_steps`` when
     ``$CLUSTUTILS_COMPILE=1`` makes :func:`fit` compile every training step.
     """
@@ -60,6 +82,7 @@ def configure_numerics(device: torch.device) -> dict:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         torch.use_deterministic_algorithms(True, warn_only=True)
+        _watch_nondeterministic_ops()
         return {"deterministic": True, "tf32": False, **compiled}
     return {"flush_denormal": bool(torch.set_flush_denormal(True)), **compiled}
 

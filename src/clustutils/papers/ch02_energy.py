@@ -368,7 +368,7 @@ class FactoredCSAE(nn.Module):
 
     def reconstruct(self, x, y):
         """Reconstruction of each row of ``x`` by the autoencoder of its class ``y`` (Eq. 49)."""
-        u = self.net_input(x)[torch.arange(len(x)), y]
+        u = self.net_input(x)[torch.arange(len(x), device=x.device), y]
         hidden = self.activation.h(u)
         return torch.einsum("nh,fh,nf,df->nd", hidden, self.W_h, self.w_f[y], self.W_x) + self.b_r[y]
 

@@ -526,6 +526,7 @@ _GPU = {
     "usps_epochs": (100, "time: 2,400 steps a seed on 16 x 16 digits; the paper's 400 epochs are 9,600"),
     "usps_seeds": (3, "time (full: 10)"),
     "ae_epochs": (50, "time: 50 epochs of 274 steps over 70,000 digits (full: 200)"),
+    "n_tsne": (1000, "time: t-SNE runs on the host's CPU, not the GPU, for about 15 plots (cpu's size)"),
 }
 #: Chapter 3's profiles.
 BUDGET = Budget(Settings(), {

@@ -373,7 +373,11 @@ def cluster_and_score(z_train, y_train, z_test, y_test, n_init: int = 50, seed: 
 
 def train_classifier(model: nn.Module, x_train, y_train, x_val, y_val, *, epochs: int, batch_size: int,
                      lr: float = 1e-4, seed: int = 0, desc: str = "classifier", progress: bool = True) -> list[float]:
-    """Softmax cross-entropy (Eqs. 12-13) with Adam; keeps the weights of the epoch with the lowest validation error."""
+    """Softmax cross-entropy (Eqs. 12-13) with Adam; keeps the weights of the epoch with the lowest validation error.
+
+    The labels are moved to their images' device (the validation error compares them with predictions there).
+    """
+    y_train, y_val = torch.as_tensor(y_train).to(x_train.device), torch.as_tensor(y_val).to(x_val.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def val_error(m):
