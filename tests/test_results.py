@@ -55,6 +55,23 @@ def test_beyond_the_papers_lists_headline_methods_on_other_datasets_only(tmp_pat
     beyond = results.results_page(tmp_path).split("## Beyond the papers' datasets")[1].split("\n## ")[0]
     assert "| 3 | gar_acol | digits | acc | 81.00 | cpu, 1 run |" in beyond
     assert "usps" not in beyond and "kmeans_pixels" not in beyond  # the paper's dataset; not a headline method
+    # chapter 4's second set (USPS, in the authors' code) and chapter 5's named stand-in are the chapters' own runs
+    results.record("04_clustering_module", "cm", "usps", "acc", 0.6, profile="cpu", device="cpu", seeds=[0], root=tmp_path)
+    results.record("05_histopathology_kmeans", "kmeans", "flowers17_patches", "f1", 0.5, profile="cpu", device="cpu",
+                   seeds=[0], root=tmp_path)
+    beyond = results.results_page(tmp_path).split("## Beyond the papers' datasets")[1].split("\n## ")[0]
+    assert "| 4 |" not in beyond and "flowers17" not in beyond
+
+
+def test_every_notebook_states_the_datasets_of_its_default_run():
+    """The committed cpu results (default runs) use only the datasets CHAPTER_DATASETS names for their notebook."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "results" / "cpu").glob("*.json")):
+        datasets = {e["dataset"] for e in json.loads(path.read_text())["entries"]}
+        assert datasets <= results.CHAPTER_DATASETS[path.stem], (path.stem, datasets)
+    assert {p.stem for p in (root / "notebooks").glob("0*.py")} - {"06_own_data"} == set(results.CHAPTER_DATASETS)
 
 
 def test_extra_results_without_paper_value_still_listed(tmp_path):
