@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 OUT = ROOT / "_build" / "check-book"
-PAGES = ["book/results.html", *sorted(str(p.relative_to(HTML)) for p in (HTML / "notebooks").glob("0[1-6]*_*.html"))]
+PAGES = ["book/results.html", "book/running.html", "book/performance.html", "book/datasets.html", *sorted(str(p.relative_to(HTML)) for p in (HTML / "notebooks").glob("0[1-6]*_*.html"))]
 SCREENSHOTS = {"book/results.html": "results.png", "notebooks/04_clustering_module.html": "chapter4.png"}
 MEASURE = """() => {
   const article = document.querySelector('article.bd-article') || document.querySelector('main');
