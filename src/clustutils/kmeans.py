@@ -26,7 +26,9 @@ RESTARTS_PER_CALL = 10  # restarts per scikit-learn call: few calls (fast), a pr
 
 @dataclass
 class KMeansResult:
-    """Best of the restarts: labels ``(N,)``, centers ``(k, D)``, inertia, ``random_state`` of the best call."""
+    """Best of the restarts: labels ``(N,)``, centers ``(k, D)``, inertia, and ``best_seed``: the seed that
+    reproduces it (scikit-learn backend: ``random_state`` of the chunk of restarts that held the best; torch
+    backend: the call's ``seed``, since all its restarts draw from one generator)."""
 
     labels: np.ndarray
     centers: np.ndarray
