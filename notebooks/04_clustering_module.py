@@ -77,12 +77,6 @@ started = time.time()
 settings = run.settings(cm.BUDGET)  # the paper's settings with this profile's stated deviations (table below)
 
 
-def scores(y, pred):
-    """ACC (Hungarian), NMI and ARI of a partition."""
-    pred = np.asarray(pred)
-    return {"acc": metrics.cluster_acc(y, pred), "nmi": metrics.nmi(y, pred), "ari": metrics.ari(y, pred)}
-
-
 # %% [markdown]
 # ## 1. From k-means to the Clustering Module, step by step
 #
@@ -393,7 +387,7 @@ timings = {}
 for name, (x, y) in datasets.items():
     for method in shallow_methods:
         t0 = time.time()
-        runs = [scores(y, run_shallow(method, x, len(np.unique(y)), run.seed + r, name))
+        runs = [metrics.clustering_scores(y, run_shallow(method, x, len(np.unique(y)), run.seed + r, name))
                 for r in tqdm(range(shallow_runs), desc=f"{method} on {name}", leave=False)]
         shallow_scores[name, method] = runs
         timings[name, method] = (time.time() - t0) / shallow_runs
@@ -402,23 +396,12 @@ for name, (x, y) in datasets.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def record_runs(experiment, name, runs, note, seeds):
-    """Record mean (and spread, from 2 runs on) of ACC, NMI, ARI and the best ACC; glue them for the prose."""
-    for metric in ("acc", "nmi", "ari"):
-        values = [r[metric] for r in runs]
-        run.record(experiment, name, metric, float(np.mean(values)), std=float(np.std(values)) if len(runs) > 1 else None,
-                   note=note, seeds=seeds)
-        run.glue(f"{experiment}_{name}_{metric}", float(np.mean(values)))
-        run.glue(f"{experiment}_{name}_{metric}_std", float(np.std(values)))
-    run.record(experiment, name, "best_acc", max(r["acc"] for r in runs), note=note + "; best run by ACC", seeds=seeds)
-
-
 shallow_notes = {"kmeans": "one k-means++ init per run", "gmm_diag": "diagonal covariances, reg_covar 1e-3",
                  "gmm_spherical": "isotropic GMM, reg_covar 1e-3"}
 for (name, method), runs in shallow_scores.items():
     batch, alpha = cm_settings(name)
     note = shallow_notes.get(method, f"k-means++ init; batch {batch}, alpha {alpha:.0f}, lr {cm_lr}, {cm.for_dataset(settings.cm_epochs, name)} epochs + averaging epoch")
-    record_runs(method, name, runs, f"{note}; train+test; {shallow_runs} runs", list(range(run.seed, run.seed + shallow_runs)))
+    run.record_runs(method, name, runs, f"{note}; train+test; {shallow_runs} runs", list(range(run.seed, run.seed + shallow_runs)))
     print(f"{name:5s} {method:13s} " + "  ".join(
         f"{m.upper()} best {max(r[m] for r in runs):.3f} mean {np.mean([r[m] for r in runs]):.3f} ± {np.std([r[m] for r in runs]):.3f}"
         for m in ("acc", "nmi", "ari")))

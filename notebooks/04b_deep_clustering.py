@@ -72,23 +72,6 @@ started = time.time()
 settings = run.settings(cm.DEEP_BUDGET)  # the paper's settings with this profile's stated deviations (table below)
 
 
-def scores(y, pred):
-    """ACC (Hungarian), NMI and ARI of a partition."""
-    pred = np.asarray(pred)
-    return {"acc": metrics.cluster_acc(y, pred), "nmi": metrics.nmi(y, pred), "ari": metrics.ari(y, pred)}
-
-
-def record_runs(experiment, name, runs, note, seeds):
-    """Record mean (and spread, from 2 runs on) of ACC, NMI, ARI and the best ACC; glue them for the prose."""
-    for metric in ("acc", "nmi", "ari"):
-        values = [r[metric] for r in runs]
-        run.record(experiment, name, metric, float(np.mean(values)), std=float(np.std(values)) if len(runs) > 1 else None,
-                   note=note, seeds=seeds)
-        run.glue(f"{experiment}_{name}_{metric}", float(np.mean(values)))
-        run.glue(f"{experiment}_{name}_{metric}_std", float(np.std(values)))
-    run.record(experiment, name, "best_acc", max(r["acc"] for r in runs), note=note + "; best run by ACC", seeds=seeds)
-
-
 # %% [markdown]
 # **Data (the authors' protocol).** Train and test sets concatenated (MNIST 70,000 × 784, USPS
 # 9,298 × 256), pixels in [0, 1], as many clusters as classes. With the default `dataset`, MNIST and USPS
@@ -260,13 +243,13 @@ for name in names:
         timings[name, "pretraining"] = time.time() - t0
         codes = autoencoders.encode(ae.encoder, xt)
         ae_km = KMeans(k, n_init=kmeans_restarts, random_state=run_seed).fit(codes.cpu().numpy())
-        deep_scores.setdefault((name, "ae_kmeans"), []).append(scores(y, ae_km.labels_))
+        deep_scores.setdefault((name, "ae_kmeans"), []).append(metrics.clustering_scores(y, ae_km.labels_))
         steps.update()
 
         t0 = time.time()
         model = aecm_from_pretrained(name, ae, codes, run_seed)
         autoencoders.train_clustering(model, xt, epochs=joint_epochs[name], batch_size=batch, seed=run_seed, progress=False)
-        deep_scores.setdefault((name, "aecm_pre"), []).append(scores(y, model.predict(xt).cpu().numpy()))
+        deep_scores.setdefault((name, "aecm_pre"), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
         deep_models[name, "aecm_pre"] = model
         timings[name, "aecm_pre"] = time.time() - t0
         steps.update()
@@ -276,7 +259,7 @@ for name in names:
         model = cm.AECM(x.shape[1], k, n_latent=per_set[name].aecm_n_latent, alpha=per_set[name].aecm_alpha,
                         beta=beta, lam=lam).to(run.device)
         autoencoders.train_clustering(model, xt, epochs=rand_epochs[name], batch_size=batch, seed=run_seed, progress=False)
-        deep_scores.setdefault((name, "aecm_rand"), []).append(scores(y, model.predict(xt).cpu().numpy()))
+        deep_scores.setdefault((name, "aecm_rand"), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
         timings[name, "aecm_rand"] = time.time() - t0
         steps.update()
 
@@ -288,7 +271,7 @@ for name in names:
             model = getattr(dc, baseline)(copy, ae_km.cluster_centers_, **extra, **baseline_settings[baseline]).to(run.device)
             autoencoders.train_clustering(model, xt, epochs=baseline_epochs[name], batch_size=256, seed=run_seed,
                                           progress=False)
-            deep_scores.setdefault((name, baseline.lower()), []).append(scores(y, model.predict(xt).cpu().numpy()))
+            deep_scores.setdefault((name, baseline.lower()), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
             timings[name, baseline.lower()] = time.time() - t0
             steps.update()
 steps.close()
@@ -316,7 +299,7 @@ def deep_note(method, name):
 
 for (name, method), runs in deep_scores.items():
     note = f"{deep_note(method, name)}; train+test; {deep_runs} run(s); authors/paper schedules are longer"
-    record_runs(method, name, runs, note, list(range(run.seed, run.seed + deep_runs)))
+    run.record_runs(method, name, runs, note, list(range(run.seed, run.seed + deep_runs)))
     print(f"{name:5s} {method:10s} ACC {np.mean([r['acc'] for r in runs]):.3f}  NMI {np.mean([r['nmi'] for r in runs]):.3f}  "
           f"ARI {np.mean([r['ari'] for r in runs]):.3f}")
 for name in names:

@@ -62,3 +62,10 @@ def test_mask_metrics_with_ignore_label():
     assert m.iou(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0
     with pytest.raises(ValueError, match="shape"):
         m.iou(pred, target[:, :3])
+
+
+def test_clustering_scores_are_acc_nmi_ari_and_ignore_cluster_names():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert m.clustering_scores(y, np.array([2, 2, 0, 0, 1, 1])) == {"acc": 1.0, "nmi": 1.0, "ari": 1.0}
+    merged = m.clustering_scores(y, np.array([0, 0, 0, 0, 1, 1]))
+    assert merged["acc"] == pytest.approx(4 / 6) and 0 < merged["nmi"] < 1 and 0 < merged["ari"] < 1

@@ -49,6 +49,21 @@ def test_a_result_names_the_operations_that_ran_without_a_deterministic_implemen
                     "deterministic CUDA implementation")
 
 
+def test_record_runs_records_mean_spread_and_best_and_glues_them(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLUSTUTILS_ROOT", str(tmp_path))
+    run = notebook.start("04_x", "smoke", device="cpu", data_root_dir=tmp_path)
+    runs = [{"acc": 0.5, "nmi": 0.4}, {"acc": 0.7, "nmi": 0.6}]
+    run.record_runs("cm", "toy", runs, "two runs", [0, 1])
+    rows = {r["metric"]: r for r in json.loads((tmp_path / "results" / "smoke" / "04_x.json").read_text())["entries"]}
+    assert rows["acc"]["value"] == pytest.approx(0.6) and rows["acc"]["std"] == pytest.approx(0.1)
+    assert rows["nmi"]["value"] == pytest.approx(0.5) and rows["best_acc"]["value"] == 0.7
+    assert rows["best_acc"]["note"] == "two runs; best run by ACC" and rows["acc"]["seeds"] == [0, 1]
+    run.record_runs("cm", "one", runs[:1], "one run", [0])  # one run: no spread
+    one = [r for r in json.loads((tmp_path / "results" / "smoke" / "04_x.json").read_text())["entries"]
+           if r["dataset"] == "one" and r["metric"] == "acc"]
+    assert one[0]["std"] is None
+
+
 TINY = '''# %% tags=["parameters"]
 import os
 

@@ -139,6 +139,11 @@ def apply_mapping(mapping: dict, clusters, default: int = 0) -> np.ndarray:
     return np.array([default if label is None else label for label in labels], dtype=np.int64)
 
 
+def clustering_scores(y_true, y_pred) -> dict:
+    """ACC (Hungarian matching), NMI and ARI of a partition: the clustering chapters' three scores."""
+    return {"acc": cluster_acc(y_true, y_pred), "nmi": nmi(y_true, y_pred), "ari": ari(y_true, y_pred)}
+
+
 def binary_scores(y_true, y_pred, positive: int = 1) -> dict:
     """Accuracy (Eq. 14 with the mapping already applied) and F1 of the positive class (Eq. 15)."""
     y_true, y_pred = _as_labels(y_true, y_pred)

@@ -7,6 +7,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import env, results, train
@@ -70,6 +71,19 @@ class Run:
                                                      "without a deterministic CUDA implementation"]))
         return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
                               device=device_name(self.device), **kwargs)
+
+    def record_runs(self, experiment: str, dataset: str, runs: list[dict], note: str, seeds) -> None:
+        """Record the mean (with its spread from two runs on) of each score of ``runs`` (dicts such as
+        :func:`clustutils.metrics.clustering_scores` returns) and the best run's ACC; glue each mean and spread
+        as ``{experiment}_{dataset}_{score}`` and ``..._std`` for the prose."""
+        for metric in runs[0]:
+            values = [r[metric] for r in runs]
+            self.record(experiment, dataset, metric, float(np.mean(values)),
+                        std=float(np.std(values)) if len(runs) > 1 else None, note=note, seeds=seeds)
+            self.glue(f"{experiment}_{dataset}_{metric}", float(np.mean(values)))
+            self.glue(f"{experiment}_{dataset}_{metric}_std", float(np.std(values)))
+        self.record(experiment, dataset, "best_acc", max(r["acc"] for r in runs), note=note + "; best run by ACC",
+                    seeds=seeds)
 
     def savefig(self, fig, name: str):
         """Write ``fig`` to ``figures/<notebook>/<name>.png|pdf`` when ``save_figures`` is on."""
