@@ -234,8 +234,7 @@ def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False,
 
 def _chapter_of(name: str) -> str:
     """The chapter a notebook or results file belongs to: ``notebooks/01b_x.ipynb`` -> ``01``."""
-    stem = Path(name).name
-    return stem[:2]
+    return Path(name).name[:2]
 
 
 def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:

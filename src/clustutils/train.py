@@ -68,11 +68,12 @@ def _watch_nondeterministic_ops() -> None:
 def configure_numerics(device: torch.device) -> dict:
     """Set the numerics a run uses and return them for its provenance.
 
-    On the CPU, denormal floats are flushed to zero (``torch.set_flush_denormal``): small weights late in
-    training otherwise slow every step severalfold.  On CUDA, deterministic algorithms are requested
-    (cuDNN deterministic, no benchmark autotuning, cuBLAS workspace pinned, warnings where an operation
-    has no deterministic version, collected in :data:`NONDETERMINISTIC_OPS` for the results' notes) and TF32 is switched off for matrix products and convolutions, so
-    float32 means float32.  The returned dict says what was set, and ``compiled_steps`` when
+    On the CPU, denormal floats are flushed to zero (``torch.set_flush_denormal``): on some processors they
+    slow steps late in training (not measurably on the book's CPU; see the Performance page), and flushing
+    costs nothing.  On CUDA, deterministic algorithms are requested (cuDNN deterministic, no benchmark
+    autotuning, cuBLAS workspace pinned, warnings where an operation has no deterministic version, collected
+    in :data:`NONDETERMINISTIC_OPS` for the results' notes) and TF32 is switched off for matrix products and
+    convolutions, so float32 means float32.  The returned dict says what was set, and ``compiled_steps`` when
     ``$CLUSTUTILS_COMPILE=1`` makes :func:`fit` compile every training step.
     """
     device = torch.device(device)

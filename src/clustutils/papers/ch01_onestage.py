@@ -477,12 +477,13 @@ _SMOKE = {
     "restarts": (3, "CI"), "sweep_sizes": ((10, 30), "CI"), "sweep_epochs": (1, "CI"), "tsne_points": (400, "CI"),
 }
 #: ``gpu``, sized from the H200 step times measured in issue 14 (eager PyTorch).  The AE + ACRBM step is launch-bound:
-#: 3.65 ms on the H200 against 4.74 ms on one CPU core, so cpu's epochs cost about as long there (about 1.5 minutes for
-#: the chapter); more epochs wait for compiled steps (0.41 ms measured with graph capture).  What the GPU makes cheap
-#: runs at the paper's values: k-means (the torch backend batches restarts on the device) and the sweep's sizes.
+#: 3.65 ms on the H200, about what one CPU core takes (Performance page), so cpu's epochs cost about as long there
+#: (about 1.5 minutes for the chapter); more epochs wait for compiled steps (0.41 ms measured with graph capture).
+#: What the GPU makes cheap runs at the paper's values: k-means (the torch backend batches restarts on the device)
+#: and the sweep's sizes.
 _GPU = {
     "seeds": ((0, 1, 2), "3 seeds for every ACRBM row (full: 5, our choice)"),
-    "ae_epochs": ({10: 15, 30: 6}, "the step is launch-bound on a GPU (3.65 ms on one H200, 4.74 ms on one CPU core): "
+    "ae_epochs": ({10: 15, 30: 6}, "the step is launch-bound on a GPU (3.65 ms on one H200, about one CPU core's time): "
                                    "cpu's epochs; 500 need compiled steps"),
     "variant_seeds": ((0,), "time: one seed for each coupling variant"),
     "ae_kmeans_epochs": (15, "as many epochs as AE + ACRBM with 10 clusters"),

@@ -293,9 +293,9 @@ _DEEP_SMOKE = {
     "grid_epochs": (1, "CI"),
 }
 #: ``gpu`` for notebook 04: cpu's budget, sized from the H200 step time measured in issue 14 (eager PyTorch): the CM
-#: step is launch-bound (3.34 ms on one H200 against 4.48 ms on one CPU core), and GMM and k-means run on the host's
-#: CPU cores (scikit-learn) in any profile, so a GPU buys this notebook little.  Only the small supervised CNN gets the
-#: paper's 10 epochs (about 1 s an epoch on a GPU, estimated).
+#: step is launch-bound (3.34 ms on one H200, about one CPU core's time: Performance page), and GMM and k-means run
+#: on the host's CPU cores (scikit-learn) in any profile, so a GPU buys this notebook little.  Only the small
+#: supervised CNN gets the paper's 10 epochs (about 1 s an epoch on a GPU, estimated).
 _GPU = {
     "shallow_runs": (3, "time: GMM and k-means run on the host's CPU cores (scikit-learn) in any profile; 3 runs as cpu"),
     "gmm_iterations": (30, "as cpu: EM runs on the host, over a minute a 100-iteration MNIST run on 2 cores"),
@@ -303,7 +303,7 @@ _GPU = {
                  "alpha - 1 is scaled with the batch"),
     "cm_lr": _CPU["cm_lr"],
     "cm_epochs": ({"mnist": 20, "usps": 150}, "time, as cpu: the launch-bound CM step is barely faster on a GPU "
-                  "(3.3 ms on one H200, 4.5 ms on one CPU core)"),
+                  "(3.3 ms on one H200, about one CPU core's time)"),
 }
 #: Chapter 4's profiles for the CM (notebook 04).
 BUDGET = Budget(Settings(), {
