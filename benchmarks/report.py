@@ -3,7 +3,8 @@
 Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``), ``steps_*.json`` (from
 ``steps_bench.py``) and ``notebooks_<profile>.json`` (from ``clustutils run all --profile smoke
 --output _build/smoke --timings benchmarks/results/notebooks_smoke.json``, and the same with ``cpu``
-when the chapters are rerun for the book) and writes
+when the chapters are rerun for the book; ``notebooks_gpu_rehearsal.json`` from
+``clustutils run all --profile gpu --rehearse --timings ...``) and writes
 ``book/_generated/performance_tables.md``, which ``book/performance.md`` includes.
 """
 
@@ -82,6 +83,14 @@ def main():
         notebooks = RESULTS / f"notebooks_{profile}.json"
         if notebooks.is_file():
             out += ["", f"## Notebooks in the {profile} profile", ""] + notebook_table(json.loads(notebooks.read_text()))
+    rehearsal = RESULTS / "notebooks_gpu_rehearsal.json"
+    if rehearsal.is_file():
+        data = json.loads(rehearsal.read_text())
+        out += ["", "## The gpu profile rehearsed on the CPU", "",
+                f"`clustutils run all --profile gpu --rehearse {data['rehearsal_steps']}`: the `gpu` profile's settings "
+                f"with every training loop cut to {data['rehearsal_steps']} steps, so what remains is the work around "
+                "training (data, k-means, t-SNE, evaluation at the profile's sizes), here on the CPU; on a GPU machine "
+                "part of it runs on the device, part on its host.", ""] + notebook_table(data)
     target = ROOT / "book" / "_generated" / "performance_tables.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(out) + "\n")

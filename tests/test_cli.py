@@ -246,3 +246,38 @@ def test_a_dry_run_prints_every_paper_budget_in_the_profile_and_executes_nothing
     assert "## 00_conventions (gpu)\nsettings defined in the notebook itself" in out
     with pytest.raises(SystemExit, match="no parameter 'sede'"):
         cli.main(["--book", str(results.project_root()), "run", "03", "--profile", "gpu", "--dry-run", "-p", "sede", "3"])
+
+
+def test_a_rehearsal_cuts_every_training_loop_and_keeps_nothing(tmp_path, monkeypatch, capsys):
+    """`run --rehearse 3` runs the profile's code with each fit stopped after 3 steps: the notebook goes to
+    _build/<profile>-rehearsal and says REHEARSAL, its results and weights to a scratch folder that is removed;
+    asserts are off (a few steps train nothing); the committed notebook, the book's results and the environment
+    are untouched; check-notebooks refuses it."""
+    import os
+    import shutil
+
+    book = _tiny_book(tmp_path / "book")
+    (book / "notebooks" / "00_x.py").write_text(
+        '# %% tags=["parameters"]\nimport os\nprofile = os.environ.get("CLUSTUTILS_PROFILE", "cpu")\nseed = 0\n\n'
+        '# %%\nimport torch\nfrom clustutils import notebook, train\nrun = notebook.start("00_x", profile, seed)\n'
+        'model, steps = torch.nn.Linear(2, 1), []\n'
+        'train.fit(model, lambda m, xb: m(xb).pow(2).mean(), (torch.randn(100, 2),), epochs=10, batch_size=10,\n'
+        '          optimizer=torch.optim.SGD(model.parameters(), lr=0.1), callback=lambda m, s: steps.append(s))\n'
+        'print(f"steps taken: {steps[-1]}")\nassert steps[-1] == 100, "a check of training, off in a rehearsal"\n'
+        'run.record("fit", "toy", "steps", steps[-1])\n'
+        'print("recorded in", os.environ["CLUSTUTILS_ROOT"])\n')
+    before = (book / "notebooks" / "00_x.ipynb").read_bytes()
+    monkeypatch.delenv("CLUSTUTILS_ROOT", raising=False)
+    monkeypatch.setenv("CLUSTUTILS_DEVICE", "cpu")
+    assert cli.main(["--book", str(book), "run", "00", "--profile", "gpu", "--rehearse", "3"]) == 0
+    out = (book / "_build" / "gpu-rehearsal" / "00_x.ipynb").read_text()
+    assert "steps taken: 3" in out and "REHEARSAL: every training loop cut to 3 steps" in out
+    scratch = out.split("recorded in ")[1].split("\\n")[0]
+    assert not os.path.exists(scratch) and not (book / "results").exists()
+    assert (book / "notebooks" / "00_x.ipynb").read_bytes() == before
+    assert not {"CLUSTUTILS_MAX_STEPS", "CLUSTUTILS_ROOT", "PYTHONOPTIMIZE"} & set(os.environ)
+    shutil.copy(book / "_build" / "gpu-rehearsal" / "00_x.ipynb", book / "notebooks" / "00_x.ipynb")
+    assert cli.main(["--book", str(book), "check-notebooks"]) == 1
+    assert "rehearsal" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="positive number of steps"):
+        cli.main(["--book", str(book), "run", "00", "--profile", "gpu", "--rehearse", "0"])

@@ -224,3 +224,29 @@ def test_a_run_asks_for_compiled_steps_through_the_environment(monkeypatch):
     train.fit(model, loss, (torch.randn(8, 3),), compile=False, **args)
     assert calls == [{"mode": None, "dynamic": False}]
     assert train.configure_numerics(torch.device("cpu"))["compiled_steps"] is True
+
+
+def test_a_rehearsal_stops_every_fit_after_its_steps_and_records_nothing(monkeypatch):
+    """$CLUSTUTILS_MAX_STEPS cuts every fit short (whatever its epochs or max_steps), a notebook run says
+    REHEARSAL and refuses to record into the book's results; a bad value is a clear error."""
+    from clustutils import notebook
+
+    model = torch.nn.Linear(3, 1)
+    args = dict(epochs=5, batch_size=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    loss = lambda m, xb: m(xb).pow(2).mean()  # noqa: E731
+    steps = []
+    train.fit(model, loss, (torch.randn(10, 3),), callback=lambda m, s: steps.append(s), **args)
+    assert steps[-1] == 25
+    monkeypatch.setenv("CLUSTUTILS_MAX_STEPS", "4")
+    steps.clear()
+    train.fit(model, loss, (torch.randn(10, 3),), callback=lambda m, s: steps.append(s), max_steps=7, **args)
+    assert steps[-1] == 4
+    monkeypatch.setenv("CLUSTUTILS_DEVICE", "cpu")
+    monkeypatch.delenv("CLUSTUTILS_ROOT", raising=False)
+    run = notebook.start("00_x", "smoke")
+    assert "REHEARSAL: every training loop cut to 4 steps" in run.provenance()
+    with pytest.raises(RuntimeError, match="rehearsal"):
+        run.record("fit", "toy", "loss", 0.0)
+    monkeypatch.setenv("CLUSTUTILS_MAX_STEPS", "two")
+    with pytest.raises(ValueError, match="positive number of steps, got 'two'"):
+        train.fit(model, loss, (torch.randn(10, 3),), **args)

@@ -207,7 +207,40 @@ def cmd_run(args) -> int:
     _check_parameters(sources, params)
     if args.dry_run:
         return _dry_run(sources, args.profile)
+    if args.rehearse is not None:
+        return _rehearse(root, sources, args, params)
     output = args.output if args.output is not None else default_output(root, args.profile, params)
+    return _run(sources, output, args, params)
+
+
+def _rehearse(root: Path, sources: list[Path], args, params: dict) -> int:
+    """Run ``sources`` with every training loop cut to ``args.rehearse`` steps, recording nothing the book keeps."""
+    import shutil
+
+    if args.rehearse < 1:
+        raise SystemExit(f"clustutils: --rehearse takes a positive number of steps, got {args.rehearse}")
+    output = Path(args.output) if args.output is not None else root / "_build" / f"{args.profile}-rehearsal"
+    scratch = Path(tempfile.mkdtemp(prefix="clustutils-rehearsal-"))
+    print(f"rehearsal of profile {args.profile}: every training loop stops after {args.rehearse} steps; notebooks to "
+          f"{output}, results and weights to {scratch} (removed afterwards)")
+    print("the notebooks' assert statements are off (the kernel runs with PYTHONOPTIMIZE=1): what training must "
+          "achieve cannot hold after a few steps; the smoke and cpu runs check it")
+    saved = {name: os.environ.get(name) for name in (env.MAX_STEPS, env.ROOT, env.CACHE, env.COMMIT, "PYTHONOPTIMIZE")}
+    os.environ.update({env.MAX_STEPS: str(args.rehearse), env.COMMIT: results.git_commit(root), "PYTHONOPTIMIZE": "1",
+                       env.ROOT: str(scratch), env.CACHE: str(scratch / "weights")})
+    try:
+        return _run(sources, output, args, params)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(sources: list[Path], output, args, params: dict) -> int:
+    """Execute ``sources`` one after another into ``output`` (``None``: beside each source)."""
     timings = {}
     for i, src in enumerate(sources, 1):
         target = Path(output) / f"{src.stem}.ipynb" if output else src.with_suffix(".ipynb")
@@ -224,8 +257,9 @@ def cmd_run(args) -> int:
     if args.timings:
         Path(args.timings).parent.mkdir(parents=True, exist_ok=True)
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        Path(args.timings).write_text(json.dumps({"profile": args.profile, "machine": machine, "seconds": timings},
-                                                 indent=1) + "\n")
+        rehearsal = {"rehearsal_steps": args.rehearse} if getattr(args, "rehearse", None) else {}
+        Path(args.timings).write_text(json.dumps({"profile": args.profile, **rehearsal, "machine": machine,
+                                                  "seconds": timings}, indent=1) + "\n")
     return 0
 
 
@@ -240,6 +274,9 @@ def cmd_check_notebooks(args) -> int:
         found = re.search(rf"notebook {re.escape(src.stem)} \| profile (\w+)", text)
         if not found:
             problems.append(f"{src.stem}.ipynb has no provenance line (was it executed?)")
+        elif "REHEARSAL" in text:
+            problems.append(f"{src.stem}.ipynb holds a rehearsal's outputs (training cut short, not results): restore it "
+                            "with git or rerun it without --rehearse")
         elif found.group(1) not in BOOK_PROFILES:
             problems.append(f"{src.stem}.ipynb holds outputs of profile {found.group(1)!r}; the book renders only "
                             f"{', '.join(BOOK_PROFILES)}: restore it with git or rerun `clustutils run {src.stem} --profile cpu`")
@@ -425,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timings", help="write the wall time of each notebook to this JSON file")
     run.add_argument("--dry-run", action="store_true", help="execute nothing: check the parameters and print each "
                      "notebook's settings in the profile (its deviations from the paper)")
+    run.add_argument("--rehearse", nargs="?", type=int, const=2, metavar="STEPS",
+                     help="run the profile's settings with every training loop cut to STEPS steps (default 2), e.g. "
+                     "the gpu profile on this CPU before a GPU window: notebooks go to _build/<profile>-rehearsal, "
+                     "results and trained weights to a scratch folder removed afterwards; the notebooks' asserts are "
+                     "off (PYTHONOPTIMIZE=1), since a few steps train nothing")
     run.set_defaults(func=cmd_run)
     res = sub.add_parser("results", help="print the paper-vs-ours table")
     res.add_argument("--markdown", action="store_true", help="the Results page's Markdown (overview, then each chapter)")

@@ -9,6 +9,8 @@
 ``CLUSTUTILS_ROOT``         where notebooks record results; default the book checkout found upwards
 ``CLUSTUTILS_COMMIT``       the commit to record where there is no ``.git`` (the GPU kit sets it)
 ``CLUSTUTILS_COMPILE``      ``1``: every training step compiled (:func:`clustutils.train.fit`'s ``compile``)
+``CLUSTUTILS_MAX_STEPS``    a rehearsal (``clustutils run --rehearse``): every training loop stops after this
+                            many steps, and notebooks record nothing in the book's results
 ==========================  =====================================================================
 
 ``~/.cache`` is ``$XDG_CACHE_HOME`` when that is set.  This module is the only one that reads them.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["DATA", "OFFLINE", "CACHE", "DEVICE", "PROFILE", "ROOT", "COMMIT", "COMPILE", "get", "data_root", "cache_dir"]
+__all__ = ["DATA", "OFFLINE", "CACHE", "DEVICE", "PROFILE", "ROOT", "COMMIT", "COMPILE", "MAX_STEPS", "get", "rehearsal_steps", "data_root", "cache_dir"]
 
 DATA = "CLUSTUTILS_DATA"
 OFFLINE = "CLUSTUTILS_OFFLINE"
@@ -29,13 +31,25 @@ PROFILE = "CLUSTUTILS_PROFILE"
 ROOT = "CLUSTUTILS_ROOT"
 COMMIT = "CLUSTUTILS_COMMIT"
 COMPILE = "CLUSTUTILS_COMPILE"
+MAX_STEPS = "CLUSTUTILS_MAX_STEPS"
 
 
 def get(name: str) -> str | None:
     """The value of one of this module's variables, ``None`` when unset or empty."""
-    if name not in (DATA, OFFLINE, CACHE, DEVICE, PROFILE, ROOT, COMMIT, COMPILE):
+    if name not in (DATA, OFFLINE, CACHE, DEVICE, PROFILE, ROOT, COMMIT, COMPILE, MAX_STEPS):
         raise KeyError(f"{name} is not a clustutils environment variable")
     return os.environ.get(name) or None
+
+
+def rehearsal_steps() -> int | None:
+    """The step cap of a rehearsal (``$CLUSTUTILS_MAX_STEPS``), ``None`` outside one; a value that is not a
+    positive integer raises ``ValueError``."""
+    value = get(MAX_STEPS)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${MAX_STEPS} must be a positive number of steps, got {value!r}")
+    return int(value)
 
 
 def _user_cache() -> Path:

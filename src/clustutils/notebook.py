@@ -69,6 +69,9 @@ class Run:
             ops = ", ".join(sorted(train.NONDETERMINISTIC_OPS))
             kwargs["note"] = "; ".join(filter(None, [kwargs.get("note", ""), f"not bit-reproducible: {ops} ran "
                                                      "without a deterministic CUDA implementation"]))
+        if env.rehearsal_steps() is not None and not env.get(env.ROOT):
+            raise RuntimeError(f"this is a rehearsal (${env.MAX_STEPS} is set: training cut short), whose values are not "
+                               "results: run it with `clustutils run --rehearse`, which records them in a scratch folder")
         return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
                               device=device_name(self.device), **kwargs)
 
@@ -93,6 +96,8 @@ class Run:
         """Two lines naming what produced this notebook's outputs."""
         date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         numerics = "".join(f" | {k.replace('_', ' ')} {'on' if v else 'off'}" for k, v in self.numerics.items())
+        if env.rehearsal_steps() is not None:
+            numerics += f" | REHEARSAL: every training loop cut to {env.rehearsal_steps()} steps, not results"
         return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}{numerics}\n"
                 f"commit {self.commit} | {date} | torch {torch.__version__} | python {platform.python_version()}")
 

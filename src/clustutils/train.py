@@ -198,6 +198,9 @@ def fit(
 
     ``progress=False`` hides the progress bar (one bar over the steps).
 
+    In a rehearsal (``$CLUSTUTILS_MAX_STEPS``, set by ``clustutils run --rehearse``) every call stops after
+    that many steps.
+
     ``compile=True`` (opt-in; ``None``: on when ``$CLUSTUTILS_COMPILE`` is ``1``, so a whole run can ask for it) compiles the loss with :func:`torch.compile` (forward and backward graphs), on
     CUDA in ``mode="reduce-overhead"``, which replays each step's kernels as one CUDA graph: for the book's
     small models a step is otherwise mostly kernel-launch overhead.  Batches keep one shape except the last
@@ -217,6 +220,8 @@ def fit(
         cuda = tensors[0].device.type == "cuda"
         step_loss = torch.compile(loss_fn, mode="reduce-overhead" if cuda else None, dynamic=False)
     total = epochs * len(slices) if max_steps is None else min(max_steps, epochs * len(slices))
+    if env.rehearsal_steps() is not None:  # a rehearsal: every loop cut short (clustutils run --rehearse)
+        total = min(total, env.rehearsal_steps())
     generator = torch.Generator(device="cpu").manual_seed(seed)
     history, step = [], 0
     best_score, best_state = float("inf"), None
