@@ -272,7 +272,11 @@ print("pseudo labels uniform over the 8 parents")
 # **Another data set.** With `dataset` set to another labelled image set (`clustutils run 03 -p dataset
 # usps`), Sections 5-9 and 11-12 run on it instead: its own train/test split (a seeded 1/7 test split where
 # it has none), $k$ = its number of classes, and the network built for its image side (any square size from
-# 4 pixels: "same" convolutions and two 2×2 poolings leave a map of a quarter of the side before $F$). Its
+# 4 pixels: "same" convolutions and two 2×2 poolings leave a map of a quarter of the side before $F$).
+# Images smaller than 16×16, the smallest side the paper used, are first upsampled to it
+# (`gar.upsample_small`): on scikit-learn's 8×8 digits, with a 2×2 map before $F$, the network learns the
+# pseudo task while k-means on $F$ ends below where the untrained network started, as the page
+# [Using clustutils on your own data](06_own_data.ipynb) measures. Its
 # number of epochs comes from `gar.Settings.for_dataset`: USPS gets the paper's USPS budget; any other data
 # set keeps MNIST's number of Adam *steps* (not epochs), because an epoch of a small set such as `digits`
 # is only a few steps. The USPS experiment of Section 10 runs only with the default `mnist`.
@@ -319,6 +323,9 @@ print("with [0, 1] pixels all 8 are the same blank image")
 # %%
 x_train = train_digits.tensors()[0][:settings.n_train].to(run.device)
 x_test, y_test = test_digits.tensors()[0][:settings.n_test].to(run.device), test_digits.labels[:settings.n_test]
+native_side = x_train.shape[-1]
+x_train, x_test = gar.upsample_small(x_train), gar.upsample_small(x_test)  # below 16x16: to 16x16 (text above)
+resized = f" (upsampled from {native_side}x{native_side})" if x_train.shape[-1] != native_side else ""
 n_train, n_test = len(x_train), len(x_test)
 n_classes = len(np.unique(train_digits.labels))  # k of every k-means on this data set
 side = x_train.shape[-1]  # GarCNN is built for this side (square images)
@@ -335,7 +342,7 @@ for name, value in {"epochs": settings.epochs, "total_steps": total_steps, "step
     run.glue(name, value)
 epochs_rule = {"mnist": "the paper's MNIST epochs", "usps": "the paper's USPS epochs"}.get(
     dataset, "MNIST's number of steps (gar.Settings.for_dataset)")
-print(f"{dataset}: {n_train} training and {n_test} test images of {tuple(x_train.shape[1:])}, {n_classes} classes; "
+print(f"{dataset}: {n_train} training and {n_test} test images of {tuple(x_train.shape[1:])}{resized}, {n_classes} classes; "
       f"{settings.epochs} epochs ({epochs_rule}) of {steps_per_epoch} steps ({total_steps} steps); "
       f"widths {config.widths}, F of {config.d_f}; seeds {seeds}")
 
@@ -368,13 +375,13 @@ for s in seeds:
     scores.append(gar.evaluate(F_test, y_test, k=n_classes, n_init=restarts, seed=s))
     print(f"seed {s}: ACC {scores[-1]['acc']:.4f}, majority ACC {scores[-1]['majority_acc']:.4f}, "
           f"NMI {scores[-1]['nmi']:.4f} ({time.time() - started:.0f} s so far)")
-for name, (step, acc) in {"start": curve[0], "first": curve[1], "mid": curve[-2], "end": curve[-1]}.items():
+for name, (step, acc) in {"start": curve[0], "first": curve[min(1, len(curve) - 1)], "mid": curve[max(len(curve) - 2, 0)], "end": curve[-1]}.items():
     run.glue(f"curve_acc_{name}", acc)
     run.glue(f"curve_epoch_{name}", step // steps_per_epoch)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-note = (f"{n_train} train images, widths {config.widths}/{config.d_f}, {total_steps} steps = "
+note = (f"{n_train} train images{resized}, widths {config.widths}/{config.d_f}, {total_steps} steps = "
         f"{Fraction(total_steps * config.batch_size, n_train)} epochs (steps x b / m); "
         f"k-means k={n_classes}, {restarts} restarts on F of {n_test} test images")
 for metric in ("acc", "majority_acc", "nmi"):
@@ -691,9 +698,11 @@ for experiment, (label, transforms) in studies.items():
     study_acc[label] = gar.evaluate(study_features[label], y_test, k=n_classes, n_init=restarts, seed=run.seed)["acc"]
     steps = study_config.total_steps(n_train)
     run.record(experiment, recorded_as, "acc", study_acc[label], seeds=[run.seed],
-               note=f"{n_train} train images, widths {config.widths}/{config.d_f}, {steps} steps = "
+               note=f"{n_train} train images{resized}, widths {config.widths}/{config.d_f}, {steps} steps = "
                     f"{study_epochs} epochs; transformations: {label}")
     print(f"{label:>18}: ACC {study_acc[label]:.4f} after {steps} steps")
+if F_at_study_steps is None:  # training stopped before study_steps: a rehearsal (clustutils run --rehearse)
+    F_at_study_steps = gar.embed(models[seeds[0]], x_test)[0]
 study_features["all eight"] = F_at_study_steps
 study_acc["all eight"] = gar.evaluate(F_at_study_steps, y_test, k=n_classes, n_init=restarts, seed=run.seed)["acc"]
 print(f"{'all eight':>18}: ACC {study_acc['all eight']:.4f} after {study_steps} steps (seed {seeds[0]} of the headline run)")

@@ -276,3 +276,28 @@ def test_settings_for_dataset_mnist_usps_and_the_fallback():
     smoke = dataclasses.replace(paper, n_train=2_000, epochs=2, curve_epochs=(0, 1, 2), study_epochs=1, usps_epochs=1)
     assert smoke.for_dataset("digits", 1_540).epochs * 4 >= 2 * 5  # 2 epochs of 5 steps on 2,000 MNIST digits
     assert smoke.for_dataset("usps", 2_000).curve_epochs == (0, 1)
+
+
+def test_pretext_accuracy_rises_from_chance_when_the_task_is_learned():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 1, 8, 8, generator=g) * 0.2
+    x[:, :, 0, :] += 1.0  # a bright top row: each rotation puts it on another side, so the task is learnable
+    config = gar.GarConfig(n_parents=4, k_s=2, epochs=40, batch_size=50, widths=(4, 8), d_f=16, lr=3e-3)
+    torch.manual_seed(0)
+    untrained = gar.GarCNN(image_size=8, n_parents=4, k_s=2, widths=(4, 8), d_f=16)
+    before = gar.pretext_accuracy(untrained, x, config, seed=1)
+    trained = gar.fit(x, config, seed=0, progress=False)
+    after = gar.pretext_accuracy(trained, x, config, seed=1)
+    assert before < 0.5 < 0.9 < after  # chance is 1/4
+    assert not trained.training  # evaluated in eval mode (dropout off)
+
+
+def test_upsample_small_only_enlarges_images_below_the_side():
+    x = torch.rand(3, 1, 8, 8)
+    up = gar.upsample_small(x)
+    assert up.shape == (3, 1, gar.MIN_SIDE, gar.MIN_SIDE)
+    assert torch.allclose(up.mean((2, 3)), x.mean((2, 3)), atol=0.05)  # the same picture, more pixels
+    big = torch.rand(2, 1, 28, 28)
+    assert gar.upsample_small(big) is big and gar.upsample_small(up) is up
+    with pytest.raises(ValueError, match="square"):
+        gar.upsample_small(torch.rand(2, 1, 8, 10))
