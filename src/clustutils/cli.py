@@ -257,7 +257,7 @@ def _run(sources: list[Path], output, args, params: dict) -> int:
     if args.timings:
         Path(args.timings).parent.mkdir(parents=True, exist_ok=True)
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        rehearsal = {"rehearsal_steps": args.rehearse} if getattr(args, "rehearse", None) else {}
+        rehearsal = {"rehearsal_steps": args.rehearse} if args.rehearse else {}
         Path(args.timings).write_text(json.dumps({"profile": args.profile, **rehearsal, "machine": machine,
                                                   "seconds": timings}, indent=1) + "\n")
     return 0

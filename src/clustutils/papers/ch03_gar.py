@@ -284,7 +284,9 @@ class GarCNN(nn.Module):
     each 2x2 max-pooling halves it (rounding down), so the map before F is ``image_size // 4`` square:
     7x7 for MNIST's 28, 4x4 for USPS's 16, 2x2 for the 8x8 digits.  Any side from 4 works; below 4 the
     second pooling has nothing left, and a ``ValueError`` says so.  Nothing else depends on the size, so
-    MNIST's network (and its weights for a given seed) is the paper's.
+    MNIST's network (and its weights for a given seed) is the paper's.  A side that builds is not a side
+    that trains well: on 8x8 digits the features get worse with training, so chapter 3 first upsamples
+    images smaller than :data:`MIN_SIDE` (:func:`upsample_small`).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_parents: int = 8, k_s: int = 20,
