@@ -97,3 +97,22 @@ def test_bundle_refuses_uncommitted_code_and_unknown_chapters(tmp_path, monkeypa
     (book / "src" / "clustutils" / "train.py").write_text("# edited\n")
     with pytest.raises(gpukit.KitError, match="commit the code first"):
         gpukit.bundle(book, ["00"], tmp_path)
+
+
+def test_bundle_refuses_more_than_a_run_carries_and_counts_untracked_files(tmp_path, monkeypatch):
+    book = _book(tmp_path)
+    data = tmp_path / "data"
+    (data / "MNIST").mkdir(parents=True)
+    (data / "MNIST" / "images.bin").write_bytes(b"\0" * 1000)
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(data))
+    tracked = gpukit.checkout_bytes(book)
+    (book / "notes.txt").write_bytes(b"\0" * 500)  # untracked, not ignored: it travels too
+    assert gpukit.checkout_bytes(book) == tracked + 500
+    gpukit.bundle(book, ["00"], data, wheels=False)
+    size = gpukit.travelling_bytes(book)
+    assert size > tracked + 500 + 1000  # the data, run.sh and the manifest
+    monkeypatch.setattr(gpukit, "CARRY_LIMIT", size)  # exactly fits
+    assert cli.main(["--book", str(book), "bundle", "00", "--no-wheels"]) == 0
+    monkeypatch.setattr(gpukit, "CARRY_LIMIT", size - 1)
+    with pytest.raises(SystemExit, match="more than the 0 MiB a run carries: bundle fewer chapters"):
+        cli.main(["--book", str(book), "bundle", "00", "--no-wheels"])

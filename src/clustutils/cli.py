@@ -425,9 +425,13 @@ def cmd_bundle(args) -> int:
         manifest = gpukit.bundle(root, chapters, data_root(), wheels=not args.no_wheels)
     except gpukit.KitError as error:
         raise SystemExit(f"clustutils: {error}") from None
-    travelling = manifest["bytes"] + gpukit.tracked_bytes(root)
+    travelling = gpukit.travelling_bytes(root)
     print(f"bundled chapters {', '.join(chapters)} at commit {manifest['commit']} in {root / gpukit.BUNDLE} "
-          f"({manifest['bytes'] / 2**20:.1f} MiB; with the tracked files {travelling / 2**20:.1f} MiB of the 64 MiB a run carries)")
+          f"({manifest['bytes'] / 2**20:.1f} MiB; with the checkout {travelling / 2**20:.1f} MiB of the 64 MiB a run carries)")
+    if travelling > gpukit.CARRY_LIMIT:
+        raise SystemExit(f"clustutils: {travelling / 2**20:.1f} MiB would travel, more than the "
+                         f"{gpukit.CARRY_LIMIT / 2**20:.0f} MiB a run carries: bundle fewer chapters per run "
+                         f"(e.g. `clustutils bundle 03`, then the rest in a second bundle)")
     print(f"on the GPU machine: bash {gpukit.BUNDLE}/run.sh OUT   (carry {gpukit.BUNDLE}); then here: clustutils unpack OUT/{gpukit.ARCHIVE}")
     return 0
 

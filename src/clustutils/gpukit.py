@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["CHAPTER_DATA", "RUNTIME", "PRESENT_ON_GPU", "bundle", "run_bundle", "unpack", "tracked_bytes", "KitError"]
+__all__ = ["CHAPTER_DATA", "RUNTIME", "PRESENT_ON_GPU", "bundle", "run_bundle", "unpack", "checkout_bytes",
+           "travelling_bytes", "KitError"]
 
 BUNDLE = ".gpu"
 ARCHIVE = "clustbook-run.tar.gz"
@@ -44,6 +45,11 @@ PRESENT_ON_GPU = {
     "requests", "six", "tqdm", "typing-extensions", "urllib3", "torch", "torchvision", "scikit-learn", "scipy",
     "matplotlib", "seaborn", "pandas", "sympy", "mpmath", "joblib", "threadpoolctl",
 }
+#: Optional at run time and 10 MiB together: ipykernel's debugger and IPython's completion, which executing a
+#: notebook never uses (measured 2026-12-05: papermill runs notebooks and reports their errors without them).
+NOT_NEEDED = {"debugpy", "jedi", "parso"}
+#: What one run on the device machine carries: the bundle, the tracked files and the untracked ones git does not ignore.
+CARRY_LIMIT = 64 * 2**20
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
 
@@ -82,14 +88,20 @@ def source_hashes(root: Path) -> dict:
     return {str(f.relative_to(root)): _sha256(f) for f in files}
 
 
-def tracked_bytes(root: Path) -> int:
-    """Bytes of the checkout's tracked files: what travels to the GPU machine besides the bundle."""
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, text=True).stdout.split("\0")
+def checkout_bytes(root: Path) -> int:
+    """Bytes of the checkout's tracked and not-ignored untracked files: what travels besides the bundle."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                           capture_output=True, text=True).stdout.split("\0")
     return sum((root / n).stat().st_size for n in names if n and (root / n).is_file())
 
 
 def _folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def travelling_bytes(root: Path) -> int:
+    """Bytes one run on the device machine carries: the bundle ``root/.gpu`` and the checkout."""
+    return _folder_size(root / BUNDLE) + checkout_bytes(root)
 
 
 def bundle(root: Path, chapters: list[str], data_root: Path, wheels: bool = True, out: Path | None = None) -> dict:
@@ -118,7 +130,7 @@ def bundle(root: Path, chapters: list[str], data_root: Path, wheels: bool = True
                    *RUNTIME]
         subprocess.run(command, check=True)
         for wheel in (out / "wheels").glob("*.whl"):
-            if wheel.name.split("-")[0].lower().replace("_", "-") in PRESENT_ON_GPU:
+            if wheel.name.split("-")[0].lower().replace("_", "-") in PRESENT_ON_GPU | NOT_NEEDED:
                 wheel.unlink()
     (out / "run.sh").write_text(RUN_SH)
     (out / "commit").write_text(commit.split("+")[0] + "\n")
