@@ -4,7 +4,8 @@ Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``), ``steps_*.j
 ``steps_bench.py``) and ``notebooks_<profile>.json`` (from ``clustutils run all --profile smoke
 --output _build/smoke --timings benchmarks/results/notebooks_smoke.json``, and the same with ``cpu``
 when the chapters are rerun for the book; ``notebooks_gpu_rehearsal.json`` from
-``clustutils run all --profile gpu --rehearse --timings ...``) and writes
+``clustutils run all --profile gpu --rehearse --timings ...``), ``cpu_kernels.json`` (from ``cpu_kernels.py``)
+and writes
 ``book/_generated/performance_tables.md``, which ``book/performance.md`` includes.
 """
 
@@ -63,6 +64,19 @@ def notebook_table(data: dict) -> list[str]:
     return lines
 
 
+def kernels_table(data: dict) -> list[str]:
+    """One cpu-profile result under several CPU kernel sets (``cpu_kernels.py``)."""
+    rows = data["rows"]
+    lines = [f"{data['experiment']}, seed {data['seed']}, at commit {data['commit']} ({data['date']}), on "
+             f"{rows[0]['host']}, torch {rows[0]['torch']}: one training of {rows[0]['steps']:,} steps, the same "
+             "code, seed and data; only the CPU kernels differ.", "",
+             "| kernels | environment | ACC | weights (SHA-256) |", "|---|---|---|---|"]
+    for r in rows:
+        env = ", ".join(f"`{k}={v}`" for k, v in r["environment"].items()) or "none"
+        lines.append(f"| {r['kernels']} | {env} | {r['acc']:.2%} | `{r['weights_sha256']}` |")
+    return lines
+
+
 def duration(seconds: float) -> str:
     """``42 s`` below two minutes, else ``12.5 min``."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
@@ -91,6 +105,9 @@ def main():
                 f"with every training loop cut to {data['rehearsal_steps']} steps, so what remains is the work around "
                 "training (data, k-means, t-SNE, evaluation at the profile's sizes), here on the CPU; on a GPU machine "
                 "part of it runs on the device, part on its host.", ""] + notebook_table(data)
+    kernels = RESULTS / "cpu_kernels.json"
+    if kernels.is_file():
+        out += ["", "## One result under other CPU kernels", ""] + kernels_table(json.loads(kernels.read_text()))
     target = ROOT / "book" / "_generated" / "performance_tables.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(out) + "\n")

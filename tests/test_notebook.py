@@ -2,8 +2,9 @@ import json
 
 import nbformat
 import pytest
+import torch
 
-from clustutils import cli, notebook
+from clustutils import cli, notebook, train
 
 
 def test_start_validates_profile_and_seed(tmp_path, monkeypatch):
@@ -22,6 +23,8 @@ def test_run_picks_budgets_records_and_prints_provenance(tmp_path, monkeypatch, 
     assert run.pick(smoke=1, cpu=2, full=3) == 1 and run.data_root == tmp_path / "data"
     entry = run.record("kmeans", "toy", "acc", 0.5)
     assert entry["seeds"] == [3] and entry["profile"] == "smoke" and entry["device"] == "cpu"
+    host = train.host_name()  # the machine, with the CPU kernels that set the last bits of every result
+    assert f"| host {host}" in out and entry["host"] == host and f"{torch.backends.cpu.get_cpu_capability()} kernels" in host
     assert (tmp_path / "results" / "smoke" / "00_x.json").is_file()
     assert run.savefig(None, "unused") == []  # save_figures is off
 

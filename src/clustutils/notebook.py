@@ -13,7 +13,7 @@ import torch
 from . import env, results, train
 from .env import data_root
 from .plotting import FigureSaver, use_style
-from .train import configure_numerics, device_name, get_device, seed_everything
+from .train import configure_numerics, device_name, get_device, host_name, seed_everything
 
 __all__ = ["Run", "start"]
 
@@ -73,7 +73,7 @@ class Run:
             raise RuntimeError(f"this is a rehearsal (${env.MAX_STEPS} is set: training cut short), whose values are not "
                                "results: run it with `clustutils run --rehearse`, which records them in a scratch folder")
         return results.record(self.notebook, experiment, dataset, metric, value, profile=self.profile,
-                              device=device_name(self.device), **kwargs)
+                              device=device_name(self.device), host=host_name(), **kwargs)
 
     def record_runs(self, experiment: str, dataset: str, runs: list[dict], note: str, seeds) -> None:
         """Record the mean (with its spread from two runs on) of each score of ``runs`` (dicts such as
@@ -99,7 +99,8 @@ class Run:
         if env.rehearsal_steps() is not None:
             numerics += f" | REHEARSAL: every training loop cut to {env.rehearsal_steps()} steps, not results"
         return (f"notebook {self.notebook} | profile {self.profile} | device {device_name(self.device)} | seed {self.seed}{numerics}\n"
-                f"commit {self.commit} | {date} | torch {torch.__version__} | python {platform.python_version()}")
+                f"commit {self.commit} | {date} | torch {torch.__version__} | python {platform.python_version()} | "
+                f"host {host_name()}")
 
 
 def start(notebook: str, profile: str, seed: int = 0, device: str | None = None, data_root_dir=None,

@@ -141,6 +141,7 @@ def record(
     paper: float | None = None,
     note: str = "",
     commit: str | None = None,
+    host: str | None = None,
     root: str | os.PathLike | None = None,
 ) -> dict:
     """Record one result; return the stored entry.
@@ -148,7 +149,8 @@ def record(
     ``value`` (and ``std``) are fractions for the metrics in ``PERCENT_METRICS``.
     ``paper`` defaults to the matching row of ``paper_values.csv``.  ``note`` states
     deviations (a stand-in dataset, fewer epochs).  ``commit`` is the code's commit when the
-    run started (default: the checkout's commit now).  Replacing an existing entry
+    run started (default: the checkout's commit now); ``host`` the machine
+    (:func:`clustutils.train.host_name`).  Replacing an existing entry
     prints the old and new value and keeps the old one in the entry's history.
     """
     if profile not in PROFILES:
@@ -164,6 +166,7 @@ def record(
         "paper": paper if paper is not None else _paper_lookup(notebook, experiment, dataset, metric),
         "profile": profile,
         "device": device,
+        "host": host,
         "seeds": seeds,
         "commit": commit or git_commit(root),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import random
 import warnings
 from typing import Callable, Sequence
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from . import env
 from .env import cache_dir
 
-__all__ = ["get_device", "device_name", "configure_numerics", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
+__all__ = ["get_device", "device_name", "host_name", "configure_numerics", "seed_everything", "batch_slices", "Hook", "WeightAverage", "fit", "batched", "error_rate", "cache_dir", "config_key", "fit_cached"]
 
 
 
@@ -41,6 +42,26 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+def host_name() -> str:
+    """The machine that ran, for provenance, e.g. ``AMD EPYC, AVX512 kernels, 2 cores, 1 torch thread``.
+
+    The CPU kernel set PyTorch dispatches to (``torch.backends.cpu.get_cpu_capability``; set by the processor
+    or ``$ATEN_CPU_CAPABILITY``), and oneDNN's for convolutions (capped by ``$ONEDNN_MAX_CPU_ISA``), change
+    floating-point results in the last bits, which training amplifies: the same code and seed can end
+    points apart on two machines (``benchmarks/cpu_kernels.py``, Performance page).
+    """
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    threads = torch.get_num_threads()
+    onednn = f" (oneDNN capped at {os.environ['ONEDNN_MAX_CPU_ISA']})" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""
+    return (f"{model}, {torch.backends.cpu.get_cpu_capability()} kernels{onednn}, {os.cpu_count()} cores, "
+            f"{threads} torch thread{'s' if threads > 1 else ''}")
 
 
 #: Operations without a deterministic CUDA kernel that this process has run (PyTorch warns about each under
