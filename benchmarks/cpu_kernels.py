@@ -21,6 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from clustutils.results import git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
 CAPS = {  # name: environment
     "this machine's default": {},
@@ -74,7 +76,7 @@ def main() -> int:
 
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(launch, CAPS))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = git_commit(ROOT)  # "+dirty" when the checkout has uncommitted changes
     out = ROOT / "benchmarks" / "results" / "cpu_kernels.json"
     out.write_text(json.dumps({"experiment": "chapter 3, GAR on MNIST, cpu profile", "seed": args.seed, "commit": commit,
                                "date": time.strftime("%Y-%m-%d", time.gmtime()), "rows": rows}, indent=1) + "\n")
