@@ -80,7 +80,8 @@ def test_a_deadline_stops_the_run_and_still_brings_back_an_archive_whose_partial
     out = tmp_path / "out"
     done = subprocess.run(["bash", run_sh, str(out), "cpu", "--deadline", "2"], env=env, capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 0 and "00: stopped at the deadline" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 2 and "00: stopped at the deadline" in done.stdout, done.stdout + done.stderr
+    assert "not every chapter ran to its end" in done.stderr
     with tarfile.open(out / gpukit.ARCHIVE) as tar:
         report = json.load(tar.extractfile("run.json"))
     assert report["failed"] == ["00"] and report["deadline_s"] == 2 and report["seconds"]["00"] < 10
@@ -116,3 +117,27 @@ def test_bundle_refuses_more_than_a_run_carries_and_counts_untracked_files(tmp_p
     monkeypatch.setattr(gpukit, "CARRY_LIMIT", size - 1)
     with pytest.raises(SystemExit, match="more than the 0 MiB a run carries: bundle fewer chapters"):
         cli.main(["--book", str(book), "bundle", "00", "--no-wheels"])
+
+
+@pytest.mark.data
+def test_a_rehearsal_through_the_kit_runs_the_chapter_cut_short_and_unpack_refuses_it(tmp_path, shared_data,
+                                                                                      monkeypatch):
+    book = _book(tmp_path)
+    monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
+    assert cli.main(["--book", str(book), "bundle", "00", "--no-wheels"]) == 0
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLUSTUTILS_")}, "PYTHON": sys.executable}
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(book / ".gpu" / "run.sh"), str(out), "gpu", "--rehearse", "2"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "00: done" in done.stdout, done.stdout + done.stderr
+    with tarfile.open(out / gpukit.ARCHIVE) as tar:
+        report = json.load(tar.extractfile("run.json"))
+        names = tar.getnames()
+        executed = tar.extractfile("notebooks/00_conventions.ipynb").read().decode()
+    assert report["rehearsal_steps"] == 2 and not any(n.startswith("results/") for n in names)
+    assert "REHEARSAL" in executed and "| profile gpu |" in executed
+    assert not (book / "results").exists()  # a rehearsal writes nothing the book keeps
+    before = (book / "notebooks" / "00_conventions.ipynb").read_bytes()
+    with pytest.raises(SystemExit, match="is a rehearsal"):
+        cli.main(["--book", str(book), "unpack", str(out / gpukit.ARCHIVE), "--allow-cpu"])
+    assert (book / "notebooks" / "00_conventions.ipynb").read_bytes() == before

@@ -55,13 +55,14 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x
 
 RUN_SH = r"""#!/usr/bin/env bash
 # Runs the bundled chapters on this machine and writes ONE archive:
-#   bash .gpu/run.sh OUT [PROFILE] [--bench] [--only 03 04] [--deadline SECONDS]
+#   bash .gpu/run.sh OUT [PROFILE] [--bench] [--only 03 04] [--deadline SECONDS] [--rehearse STEPS]
 # --bench first times every training loop and k-means on this device (for the Performance page); --only runs some
 # of the bundled chapters; --deadline stops the chapter still running that many seconds after the start, so the
-# archive (rewritten after every chapter) comes back within a machine's time limit.
+# archive (rewritten after every chapter) comes back within a machine's time limit; --rehearse cuts every training
+# loop to STEPS steps (to try the kit with this machine's Python and packages; nothing for the book).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
-: "${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench] [--only CHAPTER ...] [--deadline SECONDS]}"; PY=${PYTHON:-python3}
+: "${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench] [--only CHAPTER ...] [--deadline SECONDS] [--rehearse STEPS]}"; PY=${PYTHON:-python3}
 SITE=$(mktemp -d)
 if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$HERE"/wheels/*.whl || exit 1
@@ -194,13 +195,16 @@ def _write_archive(out: Path, stage: Path, results: Path, profile: str, report: 
 
 
 def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False, only: list[str] | None = None,
-               deadline: float | None = None) -> Path:
-    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return its path.
+               deadline: float | None = None, rehearse: int | None = None) -> dict:
+    """Execute the bundled chapters in ``profile`` (on the GPU machine); write the one archive; return the run's
+    report (what ``run.json`` holds, plus ``"archive"``: the archive's path).
 
     ``bench``: first run the step-time and k-means benchmarks on this device (``BENCHMARKS``).  ``only``: some of
     the bundled chapters.  ``deadline``: seconds from the start after which the running step is stopped (its
     chapter counts as failed, later ones as not run); the archive is rewritten after every chapter, so what
-    finished comes back even if the machine's own limit ends the call.
+    finished comes back even if the machine's own limit ends the call.  ``rehearse``: cut every training loop
+    to this many steps (``clustutils run --rehearse``), to try the kit with another machine's Python and
+    packages; such an archive holds no results and ``unpack`` refuses it.
     """
     started = time.time()
     manifest = json.loads((root / BUNDLE / "manifest.json").read_text())
@@ -213,9 +217,12 @@ def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp())
     (stage / "notebooks").mkdir()
-    results = root / "results" / profile
+    results = root / "results" / profile if not rehearse else stage / "results"  # a rehearsal's results: scratch
     report = {**manifest, "chapters": chapters, "profile": profile, "device": _device(), "seconds": {}, "failed": [],
-              "not_run": [], "deadline_s": deadline, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+              "not_run": [], "deadline_s": deadline, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              **({"rehearsal_steps": rehearse} if rehearse else {})}
+
+    cut = ["--rehearse", str(rehearse)] if rehearse else []
 
     def left() -> float | None:
         return None if deadline is None else max(0.0, deadline - (time.time() - started))
@@ -230,7 +237,7 @@ def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False,
                 continue
             t0 = time.time()
             status = _run_until([sys.executable, "-m", "clustutils.cli", "run", chapter, "--profile", profile,
-                                 "--output", str(stage / "notebooks")], root, log, left())
+                                 "--output", str(stage / "notebooks"), *cut], root, log, left())
             report["seconds"][chapter] = round(time.time() - t0, 1)
             if status != 0:
                 report["failed"].append(chapter)
@@ -241,7 +248,7 @@ def run_bundle(root: Path, out: Path, profile: str = "gpu", bench: bool = False,
     archive = _write_archive(out, stage, results, profile, report)
     print(f"wrote {archive} ({archive.stat().st_size / 2**20:.1f} MiB); failed: {report['failed'] or 'none'}"
           + (f"; not run (deadline): {report['not_run']}" if report["not_run"] else ""))
-    return archive
+    return {**report, "archive": archive}
 
 
 def _chapter_of(name: str) -> str:
@@ -258,6 +265,9 @@ def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
             report = json.load(tar.extractfile("run.json"))
         except KeyError:
             raise KitError(f"{archive} has no run.json: not an archive of .gpu/run.sh") from None
+        if report.get("rehearsal_steps"):
+            raise KitError(f"{archive} is a rehearsal (every training loop cut to {report['rehearsal_steps']} steps): "
+                           "it holds no results for the book")
         if report["profile"] not in BOOK_PROFILES:
             raise KitError(f"{archive} ran profile {report['profile']!r}; the book takes only {', '.join(BOOK_PROFILES)}")
         if not report["device"]["cuda"] and not allow_cpu:
@@ -278,7 +288,12 @@ def unpack(archive: Path, root: Path, allow_cpu: bool = False) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m clustutils.gpukit OUT [PROFILE] [--bench] [--only ...] [--deadline S]``: what ``run.sh`` calls."""
+    """``python -m clustutils.gpukit OUT [PROFILE] [--bench] [--only ...] [--deadline S] [--rehearse N]``: what
+    ``run.sh`` calls.
+
+    Exits 0 when every chapter ran to its end, 2 when one failed or the deadline stopped it (the archive is written
+    all the same), 1 when the bundle was refused.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(prog="run.sh", description="Run the bundled chapters; write one archive to OUT.")
@@ -288,12 +303,19 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="CHAPTER", help="run these of the bundled chapters")
     parser.add_argument("--deadline", type=float, metavar="SECONDS",
                         help="stop whatever still runs this many seconds after the start (leave 30 s for the archive)")
+    parser.add_argument("--rehearse", type=int, metavar="STEPS",
+                        help="cut every training loop to STEPS steps: tries the kit, records nothing for the book")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        run_bundle(Path.cwd(), args.out, args.profile, bench=args.bench, only=args.only, deadline=args.deadline)
+        report = run_bundle(Path.cwd(), args.out, args.profile, bench=args.bench, only=args.only,
+                            deadline=args.deadline, rehearse=args.rehearse)
     except KitError as error:
         print(f"clustutils: {error}", file=sys.stderr)
         return 1
+    if report["failed"] or report["not_run"]:
+        print("clustutils: not every chapter ran to its end (the archive holds the others; its log.txt says why)",
+              file=sys.stderr)
+        return 2
     return 0
 
 
