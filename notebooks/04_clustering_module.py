@@ -65,7 +65,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs, make_circles
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from clustutils import metrics
 from clustutils.papers import ch04_cm as cm

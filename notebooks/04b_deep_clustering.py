@@ -58,7 +58,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from clustutils import autoencoders, metrics
 from clustutils.papers import baselines as dc

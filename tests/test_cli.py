@@ -89,6 +89,26 @@ def test_check_notebooks_refuses_smoke_outputs(tmp_path, capsys):
     assert "profile 'smoke'" in capsys.readouterr().err
 
 
+def test_check_notebooks_refuses_a_python_warning_in_the_outputs_but_not_the_determinism_note(tmp_path, capsys):
+    book = _tiny_book(tmp_path)
+    path = book / "notebooks" / "00_x.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    determinism = ("/x/nb.py:3: UserWarning: scatter_add_cuda_kernel does not have a deterministic implementation, "
+                   "but you set 'torch.use_deterministic_algorithms(True, warn_only=True)'.\n")
+    notebook.cells.append(nbformat.v4.new_code_cell("train()", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text="epoch 1: 100%|##########| 5/5\n" + determinism)]))
+    nbformat.write(notebook, path)
+    assert cli.main(["--book", str(book), "check-notebooks"]) == 0
+
+    notebook.cells.append(nbformat.v4.new_code_cell("from tqdm.auto import tqdm", outputs=[nbformat.v4.new_output(
+        "stream", name="stderr", text="/env/tqdm/auto.py:21: TqdmWarning: IProgress not found. Please update jupyter\n"
+                                      "  from .autonotebook import tqdm as notebook_tqdm\n")]))
+    nbformat.write(notebook, path)
+    capsys.readouterr()
+    assert cli.main(["--book", str(book), "check-notebooks"]) == 1
+    assert "00_x.ipynb shows a warning in cell 2: /env/tqdm/auto.py:21: TqdmWarning" in capsys.readouterr().err
+
+
 def test_unknown_parameters_are_refused_naming_the_notebooks_parameters(tmp_path, capsys):
     book = _tiny_book(tmp_path)
     with pytest.raises(SystemExit, match=r"00_x has no parameter 'sede'; its parameters: profile .*seed \(default 0\)"):

@@ -263,14 +263,29 @@ def _run(sources: list[Path], output, args, params: dict) -> int:
     return 0
 
 
+WARNING_LINE = re.compile(r"^.*\b\w*Warning: .*$", re.M)
+
+
+def shown_warnings(notebook) -> list[tuple[int, str]]:
+    """``(cell index, line)`` of each Python warning a notebook's outputs show, except PyTorch's note that an
+    operation has no deterministic CUDA kernel (shown on purpose; the provenance names the operation too)."""
+    from .train import NONDETERMINISTIC_MESSAGE
+
+    return [(i, line.strip()) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if output.get("name") == "stderr"
+            for line in WARNING_LINE.findall(output.get("text", "")) if NONDETERMINISTIC_MESSAGE not in line]
+
+
 def cmd_check_notebooks(args) -> int:
-    """Refuse executed notebooks the book must not render: smoke outputs, or no provenance line."""
+    """Refuse executed notebooks the book must not render: smoke outputs, no provenance line, a Python warning."""
     import nbformat
 
     root, problems = book_root(args), []
     for src in results.notebook_sources(root):
         notebook = nbformat.read(src.with_suffix(".ipynb"), as_version=4)
         text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        for cell, line in shown_warnings(notebook)[:3]:
+            problems.append(f"{src.stem}.ipynb shows a warning in cell {cell}: {line[:160]} (mend its cause and rerun)")
         found = re.search(rf"notebook {re.escape(src.stem)} \| profile (\w+)", text)
         if not found:
             problems.append(f"{src.stem}.ipynb has no provenance line (was it executed?)")

@@ -67,7 +67,8 @@ def host_name() -> str:
 #: Operations without a deterministic CUDA kernel that this process has run (PyTorch warns about each under
 #: ``use_deterministic_algorithms(True, warn_only=True)``); :meth:`clustutils.notebook.Run.record` names them.
 NONDETERMINISTIC_OPS: set[str] = set()
-_NONDETERMINISTIC = " does not have a deterministic implementation"
+#: The words of PyTorch's warning about such an operation.
+NONDETERMINISTIC_MESSAGE = " does not have a deterministic implementation"
 
 
 def _watch_nondeterministic_ops() -> None:
@@ -78,8 +79,8 @@ def _watch_nondeterministic_ops() -> None:
 
     def showwarning(message, category, *args, **kwargs):
         text = str(message)
-        if _NONDETERMINISTIC in text:
-            NONDETERMINISTIC_OPS.add(text.split(_NONDETERMINISTIC)[0].split()[-1])
+        if NONDETERMINISTIC_MESSAGE in text:
+            NONDETERMINISTIC_OPS.add(text.split(NONDETERMINISTIC_MESSAGE)[0].split()[-1])
         show(message, category, *args, **kwargs)
 
     showwarning.watches_determinism = True
