@@ -55,14 +55,14 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_26_x
 
 RUN_SH = r"""#!/usr/bin/env bash
 # Runs the bundled chapters on this machine and writes ONE archive:
-#   bash .gpu/run.sh OUT [PROFILE] [--bench] [--only 03 04] [--deadline SECONDS] [--rehearse STEPS]
+#   bash .gpu/run.sh OUT [PROFILE] [--bench] [--only 03 04] [--deadline SECONDS] [--rehearse [STEPS]]
 # --bench first times every training loop and k-means on this device (for the Performance page); --only runs some
 # of the bundled chapters; --deadline stops the chapter still running that many seconds after the start, so the
 # archive (rewritten after every chapter) comes back within a machine's time limit; --rehearse cuts every training
-# loop to STEPS steps (to try the kit with this machine's Python and packages; nothing for the book).
+# loop to STEPS (2) steps (to try the kit with this machine's Python and packages; nothing for the book).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
-: "${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench] [--only CHAPTER ...] [--deadline SECONDS] [--rehearse STEPS]}"; PY=${PYTHON:-python3}
+: "${1:?usage: run.sh OUT_FOLDER [PROFILE] [--bench] [--only CHAPTER ...] [--deadline SECONDS] [--rehearse [STEPS]]}"; PY=${PYTHON:-python3}
 SITE=$(mktemp -d)
 if compgen -G "$HERE/wheels/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$HERE"/wheels/*.whl || exit 1
@@ -303,8 +303,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", metavar="CHAPTER", help="run these of the bundled chapters")
     parser.add_argument("--deadline", type=float, metavar="SECONDS",
                         help="stop whatever still runs this many seconds after the start (leave 30 s for the archive)")
-    parser.add_argument("--rehearse", type=int, metavar="STEPS",
-                        help="cut every training loop to STEPS steps: tries the kit, records nothing for the book")
+    parser.add_argument("--rehearse", nargs="?", type=int, const=2, metavar="STEPS",
+                        help="cut every training loop to STEPS (2) steps: tries the kit, records nothing for the book")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         report = run_bundle(Path.cwd(), args.out, args.profile, bench=args.bench, only=args.only,
