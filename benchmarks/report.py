@@ -65,15 +65,15 @@ def notebook_table(data: dict) -> list[str]:
 
 
 def kernels_table(data: dict) -> list[str]:
-    """One cpu-profile result under several CPU kernel sets (``cpu_kernels.py``)."""
+    """One cpu-profile result under several CPU kernel sets and thread counts (``cpu_kernels.py``)."""
     rows = data["rows"]
     lines = [f"{data['experiment']}, seed {data['seed']}, at commit {data['commit']} ({data['date']}), on "
              f"{rows[0]['host']}, torch {rows[0]['torch']}: one training of {rows[0]['steps']:,} steps, the same "
-             "code, seed and data; only the CPU kernels differ.", "",
-             "| kernels | environment | ACC | weights (SHA-256) |", "|---|---|---|---|"]
+             "code, seed and data; only the CPU kernels or the number of torch threads differ.", "",
+             "| run | environment | torch threads | ACC | weights (SHA-256) |", "|---|---|---|---|---|"]
     for r in rows:
         env = ", ".join(f"`{k}={v}`" for k, v in r["environment"].items()) or "none"
-        lines.append(f"| {r['kernels']} | {env} | {r['acc']:.2%} | `{r['weights_sha256']}` |")
+        lines.append(f"| {r['kernels']} | {env} | {r.get('threads', 1)} | {r['acc']:.2%} | `{r['weights_sha256']}` |")
     return lines
 
 
@@ -107,7 +107,7 @@ def main():
                 "part of it runs on the device, part on its host.", ""] + notebook_table(data)
     kernels = RESULTS / "cpu_kernels.json"
     if kernels.is_file():
-        out += ["", "## One result under other CPU kernels", ""] + kernels_table(json.loads(kernels.read_text()))
+        out += ["", "## One result under other CPU kernels and thread counts", ""] + kernels_table(json.loads(kernels.read_text()))
     target = ROOT / "book" / "_generated" / "performance_tables.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(out) + "\n")
