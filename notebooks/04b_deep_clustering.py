@@ -148,7 +148,7 @@ print("check passed: shrinking the codes by c leaves reconstruction, assignments
 #   mean squared error, batch 256, cached with {func}`clustutils.train.fit_cached`. The authors pretrain
 #   100 epochs; DEC/IDEC pretrain a stacked denoising autoencoder layer-wise, which we replace by this
 #   common end-to-end pretraining (stated deviation).
-# - **AE + k-means**: k-means on the codes (20 restarts in `full`).
+# - **AE + k-means**: k-means on the codes, with the authors' 20 restarts (`smoke`: 3).
 # - **AE-CM+pre**: the CM is initialised from that k-means, trained on the frozen codes, then everything
 #   is trained jointly. Two steps are ours. (i) The pseudo-inverse encoder
 #   (the first part's CM initialisation) does not carry

@@ -276,7 +276,6 @@ _DEEP_CPU = {
     "joint_epochs": ({"mnist": 4, "usps": 10}, "time: a few epochs from the pretrained start"),
     "rand_epochs": ({"mnist": 5, "usps": 10}, "time"),
     "baseline_epochs": ({"mnist": 4, "usps": 10}, "time: as many epochs as AE-CM+pre"),
-    "kmeans_restarts": (5, "time"),
     "collapse_images": (5000, "time: the collapse study on a subset"),
     "collapse_epochs": (10, "time"),
     "grid_betas": ((1.0, 100.0), "time: a 2 x 2 grid"),
