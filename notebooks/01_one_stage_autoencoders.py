@@ -429,7 +429,8 @@ with torch.no_grad():
 selections = osa.kmeans_selections(codes, y_test, clusters[10], n_init=settings.restarts, seed=run.seed)
 table1["ae_kmeans"] = [scores(selections["accuracy"]["labels"])]
 table1["ae_kmeans_inertia"] = [scores(selections["inertia"]["labels"])]
-for name, selection in selections.items():
+for name in ("inertia", "accuracy"):
+    selection = selections[name]
     print(f"AE + k-means, restart kept by {name} (restart {selection['restart']}, inertia {selection['inertia']:.0f}):",
           {k: round(v, 4) for k, v in scores(selection["labels"]).items()})
 
@@ -474,6 +475,9 @@ run.glue("ae_epochs_10", settings.ae_epochs[10])
 run.glue("ae_epochs_30", settings.ae_epochs[30])
 run.glue("restarts", settings.restarts)
 run.glue("ae_kmeans_selection_gain", table1["ae_kmeans"][0]["majority_acc"] - table1["ae_kmeans_inertia"][0]["majority_acc"])
+few = min(20, settings.restarts)  # what the labels would have picked among the first `few` restarts only
+run.glue("ae_kmeans_few_restarts", few)
+run.glue("ae_kmeans_label_pick_of_few", float(selections["per_restart"]["majority_acc"][:few].max()))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -625,8 +629,9 @@ print(results.format_table(mine))
 # {glue:text}`ae_kmeans_inertia_majority_acc:.1%` majority accuracy (Hungarian
 # {glue:text}`ae_kmeans_inertia_acc:.1%`, NMI {glue:text}`ae_kmeans_inertia_nmi:.3f`), the restart the labels
 # pick {glue:text}`ae_kmeans_majority_acc:.1%` ({glue:text}`ae_kmeans_selection_gain:+.1%`): that much of the row
-# comes from looking at the test labels, and more restarts give the labels more to choose from. The paper's 79.56%
-# sits beside the label-selected row.
+# comes from looking at the test labels, and more restarts give the labels more to choose from: among only the first
+# {glue:text}`ae_kmeans_few_restarts:d` of these restarts they would have picked
+# {glue:text}`ae_kmeans_label_pick_of_few:.1%`. The paper's 79.56% sits beside the label-selected row.
 #
 # *Shallow ACRBM.* With 10 clusters it reached {glue:text}`acrbm_shallow_10_majority_acc:.1%` majority accuracy (±
 # {glue:text}`acrbm_shallow_10_majority_acc_std:.1%` over {glue:text}`n_seeds:d` seeds; Hungarian

@@ -326,7 +326,7 @@ print(settings)
 # 30 for DenseNet, batches of 1,000, 5 folds, full-width networks, AlexNet/ResNet on patches resized
 # to 250×250) is the `full` profile, for a GPU. The `cpu` profile must fit about 20 minutes on two
 # cores, so it trains on ~2,400 patches (three folds of them, ~1,450), for 4 epochs with batches
-# of 64, evaluates 2 of the 5 folds, restarts k-means 10 times instead of 50, and narrows the hidden
+# of 64, evaluates 2 of the 5 folds (with the authors' 50 k-means restarts), and narrows the hidden
 # layers: the FC AE to 500-250-125 units (paper 2000-1000-500), the CNN AEs to 1/8 of their channels,
 # AlexNet's hidden FC layers to 512 (torchvision: 4096) and its decoder to 1/4; the latent sizes are
 # always the paper's. AlexNet needs inputs of at least 63 pixels, so the `cpu` profile resizes

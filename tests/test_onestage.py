@@ -176,6 +176,8 @@ def test_kmeans_selections_pick_lowest_inertia_and_highest_accuracy():
     assert metrics.majority_acc(y, chosen["accuracy"]["labels"]) == max(accuracies)
     assert (chosen["inertia"]["labels"] == runs[int(np.argmin(inertias))].labels).all()
     assert chosen["inertia"]["restart"] != chosen["accuracy"]["restart"]  # here the labels pick another restart
+    np.testing.assert_allclose(chosen["per_restart"]["inertia"], inertias)
+    np.testing.assert_array_equal(chosen["per_restart"]["majority_acc"], accuracies)
     with pytest.raises(ValueError):
         os_.kmeans_selections(x, y, 3, n_init=0)
 

@@ -425,7 +425,6 @@ _CPU = {
     "ae_epochs": (4, "time"),
     "densenet_epochs": (4, "time"),
     "batch_size": ({"alexnet": 64, "resnet": 64, "other": 64}, "about 1,450 training patches: batches of 1,000 would be 2 steps an epoch"),
-    "kmeans_restarts": (10, "time"),
     "fc_widths": ((500, 250, 125), "time: hidden layers narrowed, latent size kept"),
     "conv_width": (0.125, "time: 1/8 of the channels, latent size kept"),
     "alexnet": ({"input_size": 64, "fc_width": 512, "width": 0.25}, "time: AlexNet needs at least 63 pixels; narrowed"),
