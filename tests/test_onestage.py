@@ -334,7 +334,7 @@ def test_budget_profiles():
     assert paper.ae_epochs == {10: 500, 30: 500} and paper.restarts == 500 and paper.shallow_epochs == 20
     assert paper.coupling == "joint" and paper.acrbm_weight == pytest.approx(1 / 784)
     cpu, gpu, smoke = (os_.BUDGET.settings(p) for p in ("cpu", "gpu", "smoke"))
-    assert cpu.ae_epochs == {10: 15, 30: 6} and cpu.seeds == (0, 1, 2) and cpu.restarts == 20
+    assert cpu.ae_epochs == {10: 15, 30: 6} and cpu.seeds == (0, 1, 2) and cpu.restarts == 500
     assert cpu.sweep_sizes == (10, 30, 100, 300, 1000)
     # gpu: what the GPU makes cheap at the paper's values (k-means restarts, the sweep's sizes, t-SNE points),
     # the launch-bound AE + ACRBM at cpu's epochs and seeds
