@@ -9,7 +9,7 @@ Appendix B's 500 k-means restarts on its codes, kept by the lowest inertia and, 
 the highest accuracy (which looks at the test labels).  Scoring does not touch the training's random
 streams, so each checkpoint is the model a run of that many epochs would end with.
 
-    python benchmarks/long_schedule.py    # about 40 minutes on 2 cores (the two models side by side)
+    python benchmarks/long_schedule.py    # about 20 minutes on 2 cores (the two models side by side)
 
 Writes ``benchmarks/results/ch01_long_schedule.json``; chapter 1 shows it beside its own run.
 """

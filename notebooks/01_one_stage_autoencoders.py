@@ -52,6 +52,9 @@ if importlib.util.find_spec("clustutils") is None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+import json
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -612,6 +615,58 @@ mine = [r for r in results.table(profiles=(run.profile,)) if r["notebook"] == "0
 print(results.format_table(mine))
 
 # %% [markdown]
+# **The paper's 500 epochs, one seed.** This profile trains the 10-cluster autoencoders for
+# {glue:text}`ae_epochs_10:d` epochs, the paper for 500. How much of the gap is the schedule?
+# `benchmarks/long_schedule.py` trains seed 0 of AE + ACRBM (10 clusters, end to end) and of the autoencoder for
+# k-means on the paper's settings for 500 epochs, as this notebook trains them, and scores the test digits along the
+# way (AE + k-means with Appendix B's 500 restarts, both selections). It took {glue:text}`long_minutes:.0f` minutes
+# on two CPU cores, the two models side by side, which is more than a profile's budget for one table row: no
+# profile runs it, and the next cell reads its committed results and prints where they came from.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+long_file = (results.find_book() or Path.cwd()) / "benchmarks" / "results" / "ch01_long_schedule.json"
+long_run = json.loads(long_file.read_text()) if long_file.is_file() else None
+if long_run is None:
+    print(f"no {long_file}: `python benchmarks/long_schedule.py` in a checkout of the book makes it")
+else:
+    curves = {m["model"]: m["checkpoints"] for m in long_run["models"]}
+    long_paper = {r["experiment"]: float(r["paper_value"]) for r in results.paper_values()  # the run is on MNIST
+                  if r["notebook"] == run.notebook and r["dataset"] == "mnist" and r["metric"] == "majority_acc"}
+    print(f"{long_run['experiment']}: seed {long_run['seed']}, commit {long_run['commit']}, {long_run['date']}, "
+          f"{long_run['seconds'] / 60:.0f} min, host {long_run['models'][0]['host']}, torch {long_run['models'][0]['torch']}")
+    for name, points in curves.items():
+        print(f"{name:12s} majority ACC after", ", ".join(f"{p['epoch']}: {p['majority_acc']:.2%}" for p in points))
+    print("ae_kmeans    by lowest inertia after", ", ".join(f"{p['epoch']}: {p['majority_acc_by_inertia']:.2%}"
+                                                        for p in curves["ae_kmeans"]))
+    for row in ("ae_acrbm_10", "ae_kmeans"):
+        run.glue(f"long_{row}", curves[row][-1]["majority_acc"])
+        run.glue(f"long_{row}_gap", long_paper[row] - curves[row][-1]["majority_acc"])
+    run.glue("long_ae_kmeans_by_inertia", curves["ae_kmeans"][-1]["majority_acc_by_inertia"])
+    run.glue("long_epochs", curves["ae_kmeans"][-1]["epoch"])
+    run.glue("long_commit", long_run["commit"])
+    run.glue("long_minutes", long_run["seconds"] / 60)
+    if dataset == "mnist" and seeds[0] == long_run["seed"] and curves["ae_acrbm_10"][0]["epoch"] == settings.ae_epochs[10]:
+        same = {row: curves[row][0]["majority_acc"] - table1[row][0]["majority_acc"] for row in curves}
+        print(f"after {settings.ae_epochs[10]} epochs, the long run minus this run's seed-0 models:", same)
+
+# %% mystnb={"figure": {"caption": "Chapter 1's 10-cluster models trained on the paper's settings for 500 epochs, one seed (benchmarks/long_schedule.py; commit and machine in the cell above): majority-vote accuracy on the 10,000 test digits after each checkpoint epoch, AE + k-means with both selections of Appendix B's 500 restarts, against the paper's numbers (dashed) and this profile's number of epochs (dotted).", "name": "fig-osa-long-schedule"}}
+if long_run is not None:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for (row, key, label), colour in zip((("ae_acrbm_10", "majority_acc", "AE + ACRBM"),
+                                          ("ae_kmeans", "majority_acc", "AE + k-means, labels' pick"),
+                                          ("ae_kmeans", "majority_acc_by_inertia", "AE + k-means, lowest inertia")),
+                                         ("C0", "C1", "C2")):
+        ax.plot([p["epoch"] for p in curves[row]], [p[key] for p in curves[row]], "o-", color=colour, label=label)
+    for row, colour in (("ae_acrbm_10", "C0"), ("ae_kmeans", "C1")):
+        ax.axhline(long_paper[row], color=colour, linestyle="--", linewidth=1)
+    ax.axvline(settings.ae_epochs[10], color="grey", linestyle=":", linewidth=1)
+    ax.set(xscale="log", xlabel="training epochs", ylabel="majority-vote test accuracy")
+    ax.legend(fontsize="small")
+    run.savefig(fig, "long_schedule")
+    plt.show()
+
+# %% [markdown]
 # **Reading the numbers.** Every number below is this run's (glued from the cells above); the paper's are typed.
 #
 # *Derivations.* Everything we could state checks out: the parameter counts of Eqs. 1-6; Eq. 7 once read as $W^\top W
@@ -631,7 +686,10 @@ print(results.format_table(mine))
 # pick {glue:text}`ae_kmeans_majority_acc:.1%` ({glue:text}`ae_kmeans_selection_gain:+.1%`): that much of the row
 # comes from looking at the test labels, and more restarts give the labels more to choose from: among only the first
 # {glue:text}`ae_kmeans_few_restarts:d` of these restarts they would have picked
-# {glue:text}`ae_kmeans_label_pick_of_few:.1%`. The paper's 79.56% sits beside the label-selected row.
+# {glue:text}`ae_kmeans_label_pick_of_few:.1%`. The paper's 79.56% sits beside the label-selected row. With the
+# paper's schedule as well (the long run of seed 0 above, {glue:text}`long_epochs:d` epochs), the labels' pick reached
+# {glue:text}`long_ae_kmeans:.1%`, still {glue:text}`long_ae_kmeans_gap:.1%` below the paper's row, and the lowest
+# inertia {glue:text}`long_ae_kmeans_by_inertia:.1%`.
 #
 # *Shallow ACRBM.* With 10 clusters it reached {glue:text}`acrbm_shallow_10_majority_acc:.1%` majority accuracy (±
 # {glue:text}`acrbm_shallow_10_majority_acc_std:.1%` over {glue:text}`n_seeds:d` seeds; Hungarian
@@ -657,9 +715,11 @@ print(results.format_table(mine))
 # is why $\lambda$ is a hyper-parameter the paper should have stated. The separate variant, where the ACRBM term never
 # reaches the encoder, reached {glue:text}`ae_acrbm_10_separate_majority_acc:.1%` (Hungarian
 # {glue:text}`ae_acrbm_10_separate_acc:.1%`; code spread {glue:text}`ae_acrbm_10_separate_code_std_after:.2f`;
-# {glue:text}`n_variant_seeds:d` seed(s)). Whether 500 epochs would close the gap to 86.80% this run cannot say;
-# none of the three couplings comes near it at this budget. We looked for bugs and found none: the softmax runs over
-# the hidden units, the minimised quantity is $-\log\eta$ (zero for one-hot states, Section 3), batches of 256 have
+# {glue:text}`n_variant_seeds:d` seed(s)); none of the three couplings comes near 86.80% at this budget. Nor does
+# the paper's budget: trained for {glue:text}`long_epochs:d` epochs (the long run above, seed 0), the end-to-end
+# 10-cluster model reached {glue:text}`long_ae_acrbm_10:.1%`, {glue:text}`long_ae_acrbm_10_gap:.1%` below the paper,
+# so on this seed the schedule accounts for little of the gap to Table 1. We looked for bugs and found none: the
+# softmax runs over the hidden units, the minimised quantity is $-\log\eta$ (zero for one-hot states, Section 3), batches of 256 have
 # room for a diagonal $10 \times 10$ or $30 \times 30$ Gram matrix, and the smallest cluster of the end-to-end
 # 10-cluster models held {glue:text}`ae_acrbm_10_smallest_cluster:d` test digits (0 would be a dead unit). Our
 # explanation: the ACRBM objective asks for confident states that use every unit, and on a given code the cheapest
