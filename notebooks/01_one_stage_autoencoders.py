@@ -661,8 +661,11 @@ if long_run is not None:
     for row, colour in (("ae_acrbm_10", "C0"), ("ae_kmeans", "C1")):
         ax.axhline(long_paper[row], color=colour, linestyle="--", linewidth=1)
     ax.axvline(settings.ae_epochs[10], color="grey", linestyle=":", linewidth=1)
-    ax.set(xscale="log", xlabel="training epochs", ylabel="majority-vote test accuracy")
-    ax.legend(fontsize="small")
+    epochs_shown = [p["epoch"] for p in curves["ae_kmeans"]]
+    ax.set(xscale="log", xlabel="training epochs (log scale)", ylabel="majority-vote test accuracy")
+    ax.set_xticks(epochs_shown, [str(e) for e in epochs_shown])
+    ax.minorticks_off()
+    ax.legend(fontsize="small", loc="center right")
     run.savefig(fig, "long_schedule")
     plt.show()
 
