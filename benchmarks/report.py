@@ -6,7 +6,8 @@ Reads ``benchmarks/results/kmeans.json`` (from ``kmeans_bench.py``), ``steps_*.j
 when the chapters are rerun for the book; ``notebooks_gpu_rehearsal.json`` from
 ``clustutils run all --profile gpu --rehearse --timings ...``), ``cpu_kernels.json`` (from ``cpu_kernels.py``)
 and writes
-``book/_generated/performance_tables.md``, which ``book/performance.md`` includes.
+``book/_generated/performance_tables.md``, which ``book/performance.md`` includes, and
+``book/_generated/chapter_times_cpu.md`` (each chapter's notebooks in ``cpu``), which ``book/instructors.md`` includes.
 """
 
 import json
@@ -64,6 +65,21 @@ def notebook_table(data: dict) -> list[str]:
     return lines
 
 
+def chapter_times_table(data: dict) -> list[str]:
+    """The wall time of each chapter (its notebooks together) in one profile, for the instructors' page."""
+    from clustutils.results import chapter_number
+
+    chapters: dict[int, list[tuple[str, float]]] = {}
+    for name, seconds in sorted(data["seconds"].items()):
+        chapters.setdefault(chapter_number(name), []).append((name, seconds))
+    lines = [f"Measured in the `{data['profile']}` profile on {data.get('machine', platform.machine())}"
+             + (f" ({data['note']})" if data.get("note") else "") + ".", "",
+             "| chapter | notebooks | wall time |", "|---|---|---|"]
+    lines += [f"| {number} | {', '.join(n for n, _ in rows)} | {duration(sum(s for _, s in rows))} |"
+              for number, rows in sorted(chapters.items())]
+    return lines
+
+
 def kernels_table(data: dict) -> list[str]:
     """One cpu-profile result under several CPU kernel sets and thread counts (``cpu_kernels.py``)."""
     rows = data["rows"]
@@ -112,6 +128,11 @@ def main():
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(out) + "\n")
     print(f"wrote {target}")
+    cpu = RESULTS / "notebooks_cpu.json"
+    if cpu.is_file():
+        chapters = ROOT / "book" / "_generated" / "chapter_times_cpu.md"
+        chapters.write_text("\n".join(chapter_times_table(json.loads(cpu.read_text()))) + "\n")
+        print(f"wrote {chapters}")
 
 
 if __name__ == "__main__":
