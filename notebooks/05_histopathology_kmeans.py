@@ -324,12 +324,12 @@ print(settings)
 # %% [markdown]
 # **Deviations from the paper, and why.** The paper's schedule (70 epochs for the autoencoders,
 # 30 for DenseNet, batches of 1,000, 5 folds, full-width networks, AlexNet/ResNet on patches resized
-# to 250×250) is the `full` profile, for a GPU. The `cpu` profile must fit about 20 minutes on two
-# cores, so it trains on ~2,400 patches (three folds of them, ~1,450), for 4 epochs with batches
-# of 64, evaluates 2 of the 5 folds (with the authors' 50 k-means restarts), and narrows the hidden
-# layers: the FC AE to 500-250-125 units (paper 2000-1000-500), the CNN AEs to 1/8 of their channels,
-# AlexNet's hidden FC layers to 512 (torchvision: 4096) and its decoder to 1/4; the latent sizes are
-# always the paper's. AlexNet needs inputs of at least 63 pixels, so the `cpu` profile resizes
+# to 250×250) is the `full` profile, for a GPU. The `cpu` profile must fit a laptop's half hour, so
+# it trains on ~2,400 patches (three folds of them, ~1,450), for 4 epochs with batches of 64, keeps
+# the paper's 5 folds and the authors' 50 k-means restarts, and narrows the hidden layers: the FC AE
+# to 500-250-125 units (paper 2000-1000-500), the CNN AEs to 1/8 of their channels, AlexNet's
+# hidden FC layers to 512 (torchvision: 4096) and its decoder to 1/4; the latent sizes are always
+# the paper's. AlexNet needs inputs of at least 63 pixels, so the `cpu` profile resizes
 # patches to 64 (ResNet-18 to 32), where the paper used 250. DenseNet's learning rate is 1e-3 in the
 # short profiles (paper: 1e-4 for 30 epochs), fixed before any run. The step decay of the learning
 # rate (×0.1 every 7 epochs) never triggers in 4 epochs.
@@ -536,9 +536,9 @@ plt.show()
 # compare each with the floor before reading it as a success. The leakage gap: 1-NN scores
 # {glue:text}`patch_nearest_neighbour_acc:.1%` with patch-level folds and
 # {glue:text}`group_nearest_neighbour_acc:.1%` with image-level (patient-level on IDC) folds, DenseNet
-# {glue:text}`patch_densenet_supervised_acc:.1%` and {glue:text}`group_densenet_supervised_acc:.1%`. With two
-# folds these differences carry a fold-to-fold spread of a few points (the registry keeps it), so on the
-# stand-in the run shows the mechanism, not the size of the effect on IDC.
+# {glue:text}`patch_densenet_supervised_acc:.1%` and {glue:text}`group_densenet_supervised_acc:.1%`. Each of
+# these means carries the spread over the {glue:text}`folds_run:d` folds (the Results page shows it as ±), and
+# on the stand-in the run shows the mechanism, not the size of the effect on IDC.
 #
 # **The stand-in is not IDC.** Flower versus background is decided by colour far more than IDC is,
 # so the order of the models here need not be the paper's order; the `cpu` profile also trains
