@@ -464,7 +464,6 @@ class LocSettings:
 
 
 _CPU = {
-    "seeds": ((0, 1, 2), "time: 3 seeds for every ACRBM row (full: 5, our choice)"),
     "pixel_restarts": (10, "time: 10 restarts take 5 s, 100 take 53 s on one core, and reach an inertia 0.005% lower "
                            "(measured; full: 100, our choice)"),
     "ae_epochs": ({10: 15, 30: 6}, "time: an epoch takes about 4 s (10 clusters) and 16 s (30) on one core; 500 take hours"),
@@ -487,7 +486,7 @@ _SMOKE = {
 #: What the GPU makes cheap runs at the paper's values: k-means (the torch backend batches restarts on the device)
 #: and the sweep's sizes.
 _GPU = {
-    "seeds": ((0, 1, 2), "3 seeds for every ACRBM row (full: 5, our choice)"),
+    "seeds": ((0, 1, 2), "time: 3 seeds for every ACRBM row in a GPU window (cpu and full: 5, our choice)"),
     "ae_epochs": ({10: 15, 30: 6}, "the step is launch-bound on a GPU (3.65 ms on one H200, about one CPU core's time): "
                                    "cpu's epochs; 500 need compiled steps"),
     "variant_seeds": ((0,), "time: one seed for each coupling variant"),
