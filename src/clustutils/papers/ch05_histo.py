@@ -441,8 +441,8 @@ _SMOKE = {
     "densenet": ({"growth_rate": 4, "block_config": (1, 1, 1, 1, 1), "num_init_features": 8}, "CI"),
     "tsne_points": (200, "CI"),
 }
-#: ``gpu``: the paper's model widths and input sizes and its k-means restarts, on cpu's patches and folds with fewer
-#: epochs.  Not measured on a GPU yet: estimated from FLOPs, the ResNet autoencoder at 250 px is the costliest loop,
+#: ``gpu``: the paper's model widths and input sizes and its k-means restarts, on cpu's patches and 2 of its 5 folds,
+#: with fewer epochs.  Not measured on a GPU yet: estimated from FLOPs, the ResNet autoencoder at 250 px is the costliest loop,
 #: a few seconds an epoch for 1,450 training patches, so about 2 minutes for the chapter.
 _GPU = {
     "max_patches": (2400, "the cpu run's patches, so the two compare (k-means and t-SNE run on the host)"),
