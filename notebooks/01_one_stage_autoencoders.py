@@ -633,7 +633,7 @@ else:
     curves = {m["model"]: m["checkpoints"] for m in long_run["models"]}
     long_paper = {r["experiment"]: float(r["paper_value"]) for r in results.paper_values()  # the run is on MNIST
                   if r["notebook"] == run.notebook and r["dataset"] == "mnist" and r["metric"] == "majority_acc"}
-    print(f"{long_run['experiment']}: seed {long_run['seed']}, commit {long_run['commit']}, {long_run['date']}, "
+    print(f"{long_run['experiment']}: seed {long_run['seed']}, device cpu, commit {long_run['commit']}, {long_run['date']}, "
           f"{long_run['seconds'] / 60:.0f} min, host {long_run['models'][0]['host']}, torch {long_run['models'][0]['torch']}")
     for name, points in curves.items():
         print(f"{name:12s} majority ACC after", ", ".join(f"{p['epoch']}: {p['majority_acc']:.2%}" for p in points))
@@ -644,7 +644,6 @@ else:
         run.glue(f"long_{row}_gap", long_paper[row] - curves[row][-1]["majority_acc"])
     run.glue("long_ae_kmeans_by_inertia", curves["ae_kmeans"][-1]["majority_acc_by_inertia"])
     run.glue("long_epochs", curves["ae_kmeans"][-1]["epoch"])
-    run.glue("long_commit", long_run["commit"])
     run.glue("long_minutes", long_run["seconds"] / 60)
     if dataset == "mnist" and seeds[0] == long_run["seed"] and curves["ae_acrbm_10"][0]["epoch"] == settings.ae_epochs[10]:
         same = {row: curves[row][0]["majority_acc"] - table1[row][0]["majority_acc"] for row in curves}
@@ -670,7 +669,8 @@ if long_run is not None:
     plt.show()
 
 # %% [markdown]
-# **Reading the numbers.** Every number below is this run's (glued from the cells above); the paper's are typed.
+# **Reading the numbers.** Every number below is this run's or, where the text says so, the long run's (glued from
+# the cells above); the paper's are typed.
 #
 # *Derivations.* Everything we could state checks out: the parameter counts of Eqs. 1-6; Eq. 7 once read as $W^\top W
 # = I$ (the printed $WW^\top = I$ cannot hold for $n < D$); the ACRBM objective, which is zero exactly for one-hot
@@ -722,10 +722,10 @@ if long_run is not None:
 # the paper's budget: trained for {glue:text}`long_epochs:d` epochs (the long run above, seed 0), the end-to-end
 # 10-cluster model reached {glue:text}`long_ae_acrbm_10:.1%`, {glue:text}`long_ae_acrbm_10_gap:.1%` below the paper,
 # so on this seed the schedule accounts for little of the gap to Table 1. We looked for bugs and found none: the
-# softmax runs over the hidden units, the minimised quantity is $-\log\eta$ (zero for one-hot states, Section 3), batches of 256 have
-# room for a diagonal $10 \times 10$ or $30 \times 30$ Gram matrix, and the smallest cluster of the end-to-end
-# 10-cluster models held {glue:text}`ae_acrbm_10_smallest_cluster:d` test digits (0 would be a dead unit). Our
-# explanation: the ACRBM objective asks for confident states that use every unit, and on a given code the cheapest
+# softmax runs over the hidden units, the minimised quantity is $-\log\eta$ (zero for one-hot states, Section 3),
+# batches of 256 have room for a diagonal $10 \times 10$ or $30 \times 30$ Gram matrix, and the smallest cluster of the
+# end-to-end 10-cluster models held {glue:text}`ae_acrbm_10_smallest_cluster:d` test digits (0 would be a dead
+# unit). Our explanation: the ACRBM objective asks for confident states that use every unit, and on a given code the cheapest
 # such partition is a linear one, about as good as k-means on the same code; nothing in the objective prefers the
 # digits.
 #

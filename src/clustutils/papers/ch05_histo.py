@@ -442,8 +442,8 @@ _SMOKE = {
     "tsne_points": (200, "CI"),
 }
 #: ``gpu``: the paper's model widths and input sizes and its k-means restarts, on cpu's patches and 2 of its 5 folds,
-#: with fewer epochs.  Not measured on a GPU yet: estimated from FLOPs, the ResNet autoencoder at 250 px is the costliest loop,
-#: a few seconds an epoch for 1,450 training patches, so about 2 minutes for the chapter.
+#: with fewer epochs.  Not measured on a GPU yet: estimated from FLOPs, the ResNet autoencoder at 250 px is the
+#: costliest loop, a few seconds an epoch for 1,450 training patches, so about 2 minutes for the chapter.
 _GPU = {
     "max_patches": (2400, "the cpu run's patches, so the two compare (k-means and t-SNE run on the host)"),
     "folds_run": (2, "time: 2 of the 5 folds in a GPU window (the cpu profile runs all 5)"),
