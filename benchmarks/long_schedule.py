@@ -1,17 +1,25 @@
-"""Chapter 1 on the paper's schedule: does training for 500 epochs close the gap to Table 1?
+"""Chapters on the paper's schedule, one seed: how much of a gap to the paper does the training's length close?
 
-The `cpu` profile trains AE + ACRBM (10 clusters) and the autoencoder for k-means for 15 epochs, the paper
-for 500.  This script trains one seed of each on the paper's settings (``BUDGET.settings("full")``: all
-60,000 training digits, Table 3's optimiser, the paper's 500 epochs), exactly as the notebook does (one
-torch thread, denormals flushed, ``seed_everything`` then :func:`osa.train`), and scores the 10,000 test
-digits at a few epochs along the way: AE + ACRBM by its hidden units' argmax, the autoencoder by
-Appendix B's 500 k-means restarts on its codes, kept by the lowest inertia and, as the paper does, by
-the highest accuracy (which looks at the test labels).  Scoring does not touch the training's random
-streams, so each checkpoint is the model a run of that many epochs would end with.
+A profile trains for fewer epochs (and with smaller models) than the paper; this script trains one seed of a
+chapter's headline models on the paper's settings (``BUDGET.settings("full")``), exactly as the chapter's
+notebook does (one torch thread, denormals flushed, the notebook's functions and seeds), and scores the test set
+at a few epochs along the way.  Scoring does not touch the training's random streams, so each checkpoint is the
+model a run of that many epochs would end with.  The models of a chapter train side by side, one process each.
 
-    python benchmarks/long_schedule.py    # about 20 minutes on 2 cores (the two models side by side)
+``ch01`` (about 20 minutes on 2 cores): AE + ACRBM (10 clusters) and the autoencoder for k-means, 500 epochs;
+AE + ACRBM scored by its hidden units' argmax, the autoencoder by Appendix B's 500 k-means restarts on its codes,
+kept by the lowest inertia and, as the paper does, by the highest accuracy (which looks at the test labels).
 
-Writes ``benchmarks/results/ch01_long_schedule.json``; chapter 1 shows it beside its own run.
+``ch02`` (about 25 minutes on 2 cores): the sigmoid CSAE of Table 2 on the paper's sizes (300 hidden units per
+class, 30 pretraining and 100 fine-tuning epochs) and on the ``cpu`` profile's (100 units, 10 pretraining epochs)
+fine-tuned for the paper's 100 epochs.  Both keep the epoch of lowest validation error, as the notebook does;
+checkpoint N is the test error of the epoch the validation digits pick among the first N (the model a run of N
+fine-tuning epochs ends with).  Every epoch's validation and test errors are kept too.
+
+    python benchmarks/long_schedule.py          # chapter 1 (the default)
+    python benchmarks/long_schedule.py ch02
+
+Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
 
 import argparse
@@ -26,22 +34,35 @@ from pathlib import Path
 from clustutils.results import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "benchmarks" / "results" / "ch01_long_schedule.json"
-MODELS = ("ae_acrbm_10", "ae_kmeans")  # the notebook's row names
 
 
-def one_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
-    """Train ``model_name`` for ``max(checkpoints)`` epochs and score it after each checkpoint epoch."""
-    import numpy as np
+def _setup():
+    """One torch thread and the notebooks' CPU numerics; returns torch."""
     import torch
 
-    from clustutils import metrics
-    from clustutils.data import load_split
-    from clustutils.papers import ch01_onestage as osa
-    from clustutils.train import configure_numerics, host_name, seed_everything
+    from clustutils.train import configure_numerics
 
     torch.set_num_threads(1)
     configure_numerics(torch.device("cpu"))
+    return torch
+
+
+def _provenance(torch) -> dict:
+    import numpy as np
+
+    from clustutils.train import host_name
+
+    return {"host": host_name(), "torch": torch.__version__, "numpy": np.__version__}
+
+
+def ch01_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Train chapter 1's ``model_name`` for ``max(checkpoints)`` epochs and score it after each checkpoint epoch."""
+    from clustutils import metrics
+    from clustutils.data import load_split
+    from clustutils.papers import ch01_onestage as osa
+    from clustutils.train import seed_everything
+
+    torch = _setup()
     settings = osa.BUDGET.settings("full")
     train_set, test_set = load_split("mnist", seed=seed)
     x_train = torch.tensor(train_set.features()[:settings.n_train])
@@ -74,28 +95,84 @@ def one_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
         print(f"{model_name} epoch {epoch + 1}: {row}", file=sys.stderr, flush=True)
 
     osa.train(model, x_train, settings, row=10, seed=seed, epochs=max(checkpoints), on_epoch_end=score, progress=False)
-    return {"model": model_name, "host": host_name(), "torch": torch.__version__, "numpy": np.__version__,
-            "checkpoints": rows}
+    return {"model": model_name, **_provenance(torch), "checkpoints": rows}
+
+
+def ch02_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Pretrain and fine-tune chapter 2's sigmoid CSAE for ``max(checkpoints)`` epochs, scoring every epoch."""
+    from clustutils.data import load_split
+    from clustutils.papers import ch02_energy as en
+
+    torch = _setup()
+    settings = en.BUDGET.settings("full" if model_name == "csae_sigmoid_paper_sizes" else "cpu")
+    train_set, test_set = load_split("mnist", seed=seed)
+    x_all, y_all = train_set.tensors()
+    x_all, (x_test, y_test) = x_all.flatten(1), test_set.tensors()
+    x_test = x_test.flatten(1)
+    n_fit = len(x_all) - settings.n_val  # as the notebook: the last n_val training digits validate
+    x_fit, y_fit, x_val, y_val = x_all[:n_fit], y_all[:n_fit], x_all[n_fit:], y_all[n_fit:]
+    lr, started = settings.learning_rate["sigmoid"], time.time()
+    autoencoders = en.pretrain_class_autoencoders(
+        x_fit, y_fit, 10, settings.n_hidden, "sigmoid", epochs=settings.pretrain_epochs, lr=lr, seed=seed,
+        contraction_weight=settings.contraction_weight, corruption=settings.corruption,
+        batch_size=settings.batch_size, progress=False)
+    model, pretrain_seconds, epochs = en.CSAE.from_autoencoders(autoencoders), time.time() - started, []
+
+    def score(epoch: int, loss: float) -> None:
+        epochs.append({"epoch": epoch + 1, "loss": loss, "val_error": en.error_rate(model, x_val, y_val),
+                       "test_error": en.error_rate(model, x_test, y_test), "seconds": round(time.time() - started, 1)})
+        if epoch + 1 in checkpoints:
+            print(f"{model_name} fine-tuning epoch {epochs[-1]}", file=sys.stderr, flush=True)
+
+    en.finetune(model, x_fit, y_fit, x_val, y_val, epochs=max(checkpoints), lr=lr, seed=seed, on_epoch_end=score,
+                progress=False)
+    rows = []
+    for n in checkpoints:
+        best = min(epochs[:n], key=lambda e: e["val_error"])  # the first epoch of lowest validation error
+        rows.append({"epoch": n, "best_epoch": best["epoch"], "val_error": best["val_error"],
+                     "test_error": best["test_error"]})
+    if en.error_rate(model, x_test, y_test) != rows[-1]["test_error"]:
+        raise SystemExit("the fine-tuned model is not the epoch of lowest validation error: the scoring is wrong")
+    return {"model": model_name, "n_hidden": settings.n_hidden, "pretrain_epochs": settings.pretrain_epochs,
+            "learning_rate": lr, **_provenance(torch), "pretrain_seconds": round(pretrain_seconds, 1),
+            "checkpoints": rows, "epochs": epochs}
+
+
+#: Each chapter's worker, models (the notebook's row names) and default checkpoints.
+CHAPTERS = {
+    "ch01": {"worker": ch01_model, "models": ("ae_acrbm_10", "ae_kmeans"), "checkpoints": [15, 50, 100, 200, 500],
+             "experiment": "chapter 1, AE + ACRBM (10 clusters) and AE + k-means on MNIST, the paper's settings, "
+                           "one seed"},
+    "ch02": {"worker": ch02_model, "models": ("csae_sigmoid_paper_sizes", "csae_sigmoid_cpu_sizes"),
+             "checkpoints": [10, 30, 100],
+             "experiment": "chapter 2, the sigmoid CSAE on MNIST (Table 2) fine-tuned for the paper's 100 epochs, "
+                           "on the paper's sizes and on the cpu profile's, one seed"},
+}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("chapter", nargs="?", choices=CHAPTERS, default="ch01", help="which chapter (ch01)")
     parser.add_argument("--seed", type=int, default=0, help="the cpu run's first seed (0)")
-    parser.add_argument("--checkpoints", type=int, nargs="+", default=[15, 50, 100, 200, 500],
-                        help="epochs after which to score (the last is the training's length)")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoints", type=int, nargs="+",
+                        help="epochs after which to score (the last is the training's length); default: the chapter's")
+    parser.add_argument("--output", type=Path, help="default: benchmarks/results/<chapter>_long_schedule.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.checkpoints) < 1:
-        parser.error(f"checkpoints must be epochs >= 1, got {args.checkpoints}")
-    checkpoints = sorted(set(args.checkpoints))
+    chapter = CHAPTERS[args.chapter]
+    checkpoints = sorted(set(args.checkpoints or chapter["checkpoints"]))
+    if min(checkpoints) < 1:
+        parser.error(f"checkpoints must be epochs >= 1, got {checkpoints}")
     if args.worker:
-        print(json.dumps(one_model(args.worker, args.seed, checkpoints)))
+        if args.worker not in chapter["models"]:
+            parser.error(f"{args.chapter} has no model {args.worker!r}; its models: {', '.join(chapter['models'])}")
+        print(json.dumps(chapter["worker"](args.worker, args.seed, checkpoints)))
         return 0
+    output = args.output or ROOT / "benchmarks" / "results" / f"{args.chapter}_long_schedule.json"
 
     def launch(name: str) -> dict:
-        done = subprocess.run([sys.executable, __file__, "--worker", name, "--seed", str(args.seed), "--checkpoints",
-                               *map(str, checkpoints)], env={**os.environ, "OMP_NUM_THREADS": "1"},
+        done = subprocess.run([sys.executable, __file__, args.chapter, "--worker", name, "--seed", str(args.seed),
+                               "--checkpoints", *map(str, checkpoints)], env={**os.environ, "OMP_NUM_THREADS": "1"},
                               stdout=subprocess.PIPE, text=True)
         if done.returncode:
             raise SystemExit(f"{name} failed (exit {done.returncode}); its log is above")
@@ -103,13 +180,12 @@ def main(argv=None) -> int:
 
     commit = git_commit(ROOT)  # "+dirty" when the checkout has uncommitted changes
     started = time.time()
-    with ThreadPoolExecutor(len(MODELS)) as pool:
-        models = list(pool.map(launch, MODELS))
-    args.output.write_text(json.dumps({
-        "experiment": "chapter 1, AE + ACRBM (10 clusters) and AE + k-means on MNIST, the paper's settings, one seed",
-        "seed": args.seed, "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    with ThreadPoolExecutor(len(chapter["models"])) as pool:
+        models = list(pool.map(launch, chapter["models"]))
+    output.write_text(json.dumps({
+        "experiment": chapter["experiment"], "seed": args.seed, "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "seconds": round(time.time() - started), "models": models}, indent=1) + "\n")
-    print(f"wrote {args.output}")
+    print(f"wrote {output}")
     return 0
 
 

@@ -241,6 +241,21 @@ def test_finetuning_repairs_swapped_autoencoders():
     assert en.error_rate(model, x, y) < 0.02
 
 
+
+def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
+    """``on_epoch_end`` sees each epoch's model; the model returned is the one of lowest validation error."""
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01)
+    model = en.CSAE.from_autoencoders(aes[::-1])  # starts wrong: the validation error moves
+    torch.manual_seed(1)
+    x_val = x + 0.8 * torch.randn_like(x)
+    seen = []
+    en.finetune(model, x, y, x_val, y, epochs=6, lr=0.05, progress=False,
+                on_epoch_end=lambda epoch, loss: seen.append((epoch, en.error_rate(model, x_val, y))))
+    assert [epoch for epoch, _ in seen] == list(range(6))
+    assert len({error for _, error in seen}) > 1  # the choice matters
+    assert en.error_rate(model, x_val, y) == min(error for _, error in seen)
+
 def test_factored_pretraining_lowers_the_denoising_loss():
     x, y = _blobs()
     torch.manual_seed(0)

@@ -597,17 +597,19 @@ def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, co
 
 
 def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, seed: int = 0, batch_size: int = 100,
-             parameters=None, desc: str = "fine-tuning") -> list[float]:
+             parameters=None, on_epoch_end=None, desc: str = "fine-tuning", progress: bool = True) -> list[float]:
     """Discriminative training of ``-log P(y|x)`` (Eq. 45) with SGD and momentum 0.9.
 
     ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
-    only").  The model ends with the weights of the epoch of lowest validation error.
+    only").  The model ends with the weights of the epoch of lowest validation error (the first
+    such epoch).  ``on_epoch_end(epoch, mean_loss)`` runs after each epoch, before that choice.
     """
     from ..train import fit
 
     optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9)
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
-               optimizer=optimizer, seed=seed, select_best=lambda m: error_rate(m, x_val, y_val), desc=desc)
+               optimizer=optimizer, seed=seed, select_best=lambda m: error_rate(m, x_val, y_val),
+               on_epoch_end=on_epoch_end, desc=desc, progress=progress)
 
 
 # --------------------------------------------------------------------------
