@@ -16,8 +16,14 @@ fine-tuned for the paper's 100 epochs.  Both keep the epoch of lowest validation
 checkpoint N is the test error of the epoch the validation digits pick among the first N (the model a run of N
 fine-tuning epochs ends with).  Every epoch's validation and test errors are kept too.
 
+``ch04`` (about 1.5 hours on one core): notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for the
+``cpu``, ``gpu`` and ``full`` profiles' epochs (5, 30, 100); from each, k-means on the codes (20 restarts) and DEC
+and IDEC from its centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20
+clustering epochs.  The first epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).
+
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
+    python benchmarks/long_schedule.py ch04
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
@@ -138,6 +144,59 @@ def ch02_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
             "checkpoints": rows, "epochs": epochs}
 
 
+def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Pretrain chapter 4's MNIST autoencoder for ``max(checkpoints)`` epochs; from each checkpoint, as notebook 04b
+    does from its pretrained autoencoder: k-means on the codes, then DEC and IDEC from those centroids, each scored
+    after the ``cpu`` and ``gpu`` profiles' clustering epochs."""
+    import copy
+
+    from sklearn.cluster import KMeans
+
+    from clustutils import autoencoders, metrics
+    from clustutils.data import load
+    from clustutils.papers import baselines, ch04_cm as cm
+
+    torch = _setup()
+    full = cm.DEEP_BUDGET.settings("full")
+    cluster_epochs = sorted({cm.for_dataset(cm.DEEP_BUDGET.settings(p).baseline_epochs, "mnist") for p in ("cpu", "gpu")})
+    data = load("mnist", "all")
+    x, y = torch.from_numpy(data.features()), data.labels
+    n_latent, started, kept = cm.dataset_settings("mnist").aecm_n_latent, time.time(), {}
+    torch.manual_seed(seed)  # as autoencoders.pretrained_autoencoder
+    ae = autoencoders.Autoencoder(x.shape[1], n_latent)
+
+    def keep(epoch: int, loss: float) -> None:
+        if epoch + 1 in checkpoints:
+            kept[epoch + 1] = (copy.deepcopy(ae.state_dict()), loss, round(time.time() - started, 1))
+            print(f"{model_name}: pretraining epoch {epoch + 1}, MSE {loss:.4f}", file=sys.stderr, flush=True)
+
+    autoencoders.pretrain_autoencoder(ae, x, epochs=max(checkpoints), seed=seed, progress=False, on_epoch_end=keep)
+    rows = []
+    for epoch, (state, loss, seconds) in sorted(kept.items()):
+        ae.load_state_dict(state)
+        codes = autoencoders.encode(ae.encoder, x).numpy()
+        km = KMeans(10, n_init=full.kmeans_restarts, random_state=seed).fit(codes)
+        row = {"epoch": epoch, "mse": loss, "pretrain_seconds": seconds,
+               "ae_kmeans": metrics.clustering_scores(y, km.labels_)}
+        for name, extra in (("DEC", {}), ("IDEC", {"gamma": 0.1})):  # notebook 04b's settings
+            start = autoencoders.Autoencoder(x.shape[1], n_latent)
+            start.load_state_dict(state)
+            model, scores, t0 = getattr(baselines, name)(start, km.cluster_centers_, **extra), [], time.time()
+
+            def score(e: int, _loss: float) -> None:
+                if e + 1 in cluster_epochs:
+                    scores.append({"epoch": e + 1, **metrics.clustering_scores(y, model.predict(x).numpy()),
+                                   "seconds": round(time.time() - t0, 1)})
+
+            autoencoders.train_clustering(model, x, epochs=max(cluster_epochs), batch_size=256, seed=seed,
+                                          progress=False, on_epoch_end=score)
+            row[name.lower()] = scores
+        rows.append(row)
+        print(f"{model_name}: from pretraining epoch {epoch}: {row}", file=sys.stderr, flush=True)
+    return {"model": model_name, "n_latent": n_latent, "kmeans_restarts": full.kmeans_restarts,
+            "cluster_epochs": cluster_epochs, **_provenance(torch), "checkpoints": rows}
+
+
 #: Each chapter's worker, models (the notebook's row names) and default checkpoints.
 CHAPTERS = {
     "ch01": {"worker": ch01_model, "models": ("ae_acrbm_10", "ae_kmeans"), "checkpoints": [15, 50, 100, 200, 500],
@@ -147,6 +206,9 @@ CHAPTERS = {
              "checkpoints": [10, 30, 100],
              "experiment": "chapter 2, the sigmoid CSAE on MNIST (Table 2) fine-tuned for the paper's 100 epochs, "
                            "on the paper's sizes and on the cpu profile's, one seed"},
+    "ch04": {"worker": ch04_model, "models": ("dec_idec",), "checkpoints": [5, 30, 100],
+             "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for the cpu, gpu "
+                           "and full profiles' epochs, then AE + k-means, DEC and IDEC from each, one seed"},
 }
 
 

@@ -52,9 +52,6 @@ if importlib.util.find_spec("clustutils") is None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -625,11 +622,8 @@ print(results.format_table(mine))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-long_file = (results.find_book() or Path.cwd()) / "benchmarks" / "results" / "ch01_long_schedule.json"
-long_run = json.loads(long_file.read_text()) if long_file.is_file() else None
-if long_run is None:
-    print(f"no {long_file}: `python benchmarks/long_schedule.py` in a checkout of the book makes it")
-else:
+long_run = results.benchmark_result("ch01_long_schedule", "python benchmarks/long_schedule.py ch01")
+if long_run is not None:
     curves = {m["model"]: m["checkpoints"] for m in long_run["models"]}
     long_paper = {r["experiment"]: float(r["paper_value"]) for r in results.paper_values()  # the run is on MNIST
                   if r["notebook"] == run.notebook and r["dataset"] == "mnist" and r["metric"] == "majority_acc"}

@@ -43,6 +43,24 @@ def test_pretraining_lowers_the_reconstruction_error(blobs):
     assert history[-1] < 0.5 * history[0]
 
 
+
+def test_the_first_epochs_of_a_pretraining_are_a_shorter_pretraining(blobs):
+    """What ``on_epoch_end`` keeps after epoch n is the autoencoder a run of n epochs ends with."""
+    import copy
+
+    x, _ = blobs
+    kept = {}
+    torch.manual_seed(0)
+    long = autoencoders.Autoencoder(8, 3, hidden=(16,))
+    autoencoders.pretrain_autoencoder(long, x, epochs=6, batch_size=32, progress=False,
+                                      on_epoch_end=lambda epoch, loss: kept.setdefault(epoch + 1, copy.deepcopy(long.state_dict())))
+    torch.manual_seed(0)
+    short = autoencoders.Autoencoder(8, 3, hidden=(16,))
+    autoencoders.pretrain_autoencoder(short, x, epochs=2, batch_size=32, progress=False)
+    assert sorted(kept) == list(range(1, 7))
+    assert all(torch.equal(kept[2][k], v) for k, v in short.state_dict().items())
+    assert not all(torch.equal(kept[6][k], v) for k, v in short.state_dict().items())
+
 def test_orthonormality_penalty_is_zero_exactly_for_orthonormal_rows():
     q, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))
     assert cm.orthonormality_penalty(q[:3]) < 1e-20

@@ -140,3 +140,15 @@ def test_the_committed_results_table_is_the_registry_rendered():
     committed = (root / "book" / "_generated" / "results_table.md").read_text()
     assert committed == results.results_page(root), (
         "book/_generated/results_table.md is stale: run `clustutils results --markdown --output book/_generated/results_table.md`")
+
+
+def test_benchmark_result_reads_the_books_study_or_says_how_to_make_it(tmp_path, capsys):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    inside = tmp_path / "notebooks"
+    assert results.benchmark_result("ch09_study", "python benchmarks/study.py", start=inside) is None
+    said = capsys.readouterr().out
+    assert said.startswith(f"no {tmp_path / 'benchmarks' / 'results' / 'ch09_study.json'}") and "`python benchmarks/study.py`" in said
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "ch09_study.json").write_text('{"seed": 0}')
+    assert results.benchmark_result("ch09_study", "python benchmarks/study.py", start=inside) == {"seed": 0}

@@ -50,11 +50,15 @@ class Autoencoder(nn.Module):
 
 
 def pretrain_autoencoder(ae: Autoencoder, x, *, epochs: int, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
-                         progress: bool = True) -> list[float]:
-    """Adam on the mean squared reconstruction error; returns the loss per epoch."""
+                         progress: bool = True, on_epoch_end=None) -> list[float]:
+    """Adam on the mean squared reconstruction error; returns the loss per epoch.
+
+    ``on_epoch_end(epoch, mean_loss)`` runs after every epoch (e.g. to keep the weights of a few epochs: the
+    first ``n`` epochs of a run are a run of ``n`` epochs, Adam has no schedule here).
+    """
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     return fit(ae, lambda m, xb: m.loss(xb), (x,), epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-               seed=seed, progress=progress, desc="autoencoder")
+               seed=seed, progress=progress, on_epoch_end=on_epoch_end, desc="autoencoder")
 
 
 def pretrained_autoencoder(x, n_latent: int, *, epochs: int, seed: int = 0, dataset: str = "data", batch_size: int = 256,

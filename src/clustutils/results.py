@@ -27,7 +27,7 @@ from . import env
 from .settings import PROFILES  # one list of profiles
 
 __all__ = ["PROFILES", "BOOK_PROFILES", "HEADLINES", "project_root", "git_commit", "paper_values", "record", "load_results",
-           "table", "format_table", "find_book", "notebook_sources", "chapter_number", "chapter_titles", "results_page", "overview_figure"]
+           "table", "format_table", "find_book", "benchmark_result", "notebook_sources", "chapter_number", "chapter_titles", "results_page", "overview_figure"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
 #: Each chapter's headline results (experiment, dataset, metric): the Results page's overview and figure.
@@ -68,6 +68,20 @@ def find_book(start: str | os.PathLike | None = None, upwards: bool = True) -> P
             return folder
     return None
 
+
+
+def benchmark_result(name: str, command: str, start: str | os.PathLike | None = None) -> dict | None:
+    """A committed study from ``benchmarks/results/<name>.json`` of the book's checkout, or ``None``.
+
+    Chapters read studies too long for any profile (``ch01_long_schedule``: chapter 1 on the paper's 500 epochs)
+    from the checkout they run in.  Where the file is missing (a notebook outside a checkout, on Colab), this
+    prints which ``command`` run in a checkout makes it, and returns ``None``.
+    """
+    path = (find_book(start) or Path(start or Path.cwd()).resolve()) / "benchmarks" / "results" / f"{name}.json"
+    if not path.is_file():
+        print(f"no {path}: `{command}` in a checkout of the book makes it")
+        return None
+    return json.loads(path.read_text())
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
     """The book's root folder (:func:`find_book`), where notebooks record their results.
