@@ -623,6 +623,7 @@ if long_run is not None:
         run.glue(f"long_{key}_error", long[name]["checkpoints"][-1]["test_error"])
         run.glue(f"long_{key}_error_first", long[name]["checkpoints"][0]["test_error"])
     run.glue("long_first_epochs", long["csae_sigmoid_paper_sizes"]["checkpoints"][0]["epoch"])
+    run.glue("long_lowest_error", min(e["test_error"] for m in long.values() for e in m["epochs"]))  # picked by test labels
     run.glue("long_finetune_epochs", long["csae_sigmoid_paper_sizes"]["checkpoints"][-1]["epoch"])
     run.glue("long_minutes", long_run["seconds"] / 60)
     cpu_sizes = long["csae_sigmoid_cpu_sizes"]
@@ -811,8 +812,15 @@ print(results.format_table(mine))
 # {glue:text}`csae_modulus_error_std:.2%` (1.76 %), and tanh {glue:text}`csae_tanh_error:.2%` ±
 # {glue:text}`csae_tanh_error_std:.2%`, which the paper reports only in factored form (2.02 %). The
 # `full` profile runs 300 units, 30 pretraining epochs (the paper trained "100 epochs" but chose
-# pretraining length by inspecting the filters) and 100 fine-tuning epochs; until a `full` run exists,
-# the gap to Table 2 is not evidence against the paper.
+# pretraining length by inspecting the filters) and 100 fine-tuning epochs. The long run above measures what
+# those settings buy on seed 0: on the paper's sizes and its {glue:text}`long_finetune_epochs:d` fine-tuning epochs
+# the sigmoid CSAE reached {glue:text}`long_paper_sizes_error:.2%` test error
+# ({glue:text}`long_paper_sizes_error_first:.2%` after {glue:text}`long_first_epochs:d`), and the `cpu` profile's
+# sizes fine-tuned as long {glue:text}`long_cpu_sizes_error:.2%`, against the paper's 1.27 %. Neither the sizes nor
+# the schedule closes the gap: the lowest test error of any epoch of either run, a choice only the test labels could
+# make, was {glue:text}`long_lowest_error:.2%`. What remains are the choices the paper validated and we fixed (the
+# contraction weight, the learning rate, which it does not state, and the number of units, of which we ran 100 and
+# 300) and its retraining on all 60,000 training digits; we have not measured their effect.
 #
 # *Table 4.* These rows run on a stand-in for MNIST-small, so compare orderings, not values: energies
 # plus logistic regression {glue:text}`table4_energies:.2%` (paper 3.39 %), normalise only
