@@ -16,10 +16,12 @@ fine-tuned for the paper's 100 epochs.  Both keep the epoch of lowest validation
 checkpoint N is the test error of the epoch the validation digits pick among the first N (the model a run of N
 fine-tuning epochs ends with).  Every epoch's validation and test errors are kept too.
 
-``ch04`` (about 1.5 hours on one core): notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for the
-``cpu``, ``gpu`` and ``full`` profiles' epochs (5, 30, 100); from each, k-means on the codes (20 restarts) and DEC
-and IDEC from its centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20
-clustering epochs.  The first epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).
+``ch04``: notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for the ``cpu``, ``gpu`` and ``full``
+profiles' epochs (5, 30, 100); from each, k-means on the codes (20 restarts) and DEC and IDEC from its centroids, as
+the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20 clustering epochs.  The first
+epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).  On one core a pretraining epoch
+takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all, 40 with
+``--checkpoints 5 30`` (the committed run).
 
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
