@@ -255,6 +255,9 @@ def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
     assert [epoch for epoch, _ in seen] == list(range(6))
     assert len({error for _, error in seen}) > 1  # the choice matters
     assert en.error_rate(model, x_val, y) == min(error for _, error in seen)
+    last = en.CSAE.from_autoencoders(aes[::-1])
+    en.finetune(last, x, y, None, None, epochs=6, lr=0.05, progress=False)  # no validation digits: the last epoch
+    assert en.error_rate(last, x_val, y) == seen[-1][1] != min(error for _, error in seen)
 
 def test_factored_pretraining_lowers_the_denoising_loss():
     x, y = _blobs()

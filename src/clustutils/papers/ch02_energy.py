@@ -602,14 +602,17 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
 
     ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
     only").  The model ends with the weights of the epoch of lowest validation error (the first
-    such epoch).  ``on_epoch_end(epoch, mean_loss)`` runs after each epoch, before that choice.
+    such epoch); with ``x_val=None`` it ends with the last epoch's (a retraining for a number of epochs
+    chosen on validation digits, as the paper retrains on training plus validation digits).
+    ``on_epoch_end(epoch, mean_loss)`` runs after each epoch, before that choice.
     """
     from ..train import fit
 
     optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9)
+    select = None if x_val is None else (lambda m: error_rate(m, x_val, y_val))
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
-               optimizer=optimizer, seed=seed, select_best=lambda m: error_rate(m, x_val, y_val),
-               on_epoch_end=on_epoch_end, desc=desc, progress=progress)
+               optimizer=optimizer, seed=seed, select_best=select, on_epoch_end=on_epoch_end, desc=desc,
+               progress=progress)
 
 
 # --------------------------------------------------------------------------
