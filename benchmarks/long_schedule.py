@@ -260,16 +260,16 @@ CHAPTERS = {
                            "one seed"},
     "ch02": {"worker": ch02_model, "models": ("csae_sigmoid_paper_sizes", "csae_sigmoid_cpu_sizes"),
              "checkpoints": [10, 30, 100],
-             "experiment": "chapter 2, the sigmoid CSAE on MNIST (Table 2) fine-tuned for the paper's 100 epochs, "
-                           "on the paper's sizes and on the cpu profile's, one seed"},
+             "experiment": "chapter 2, the sigmoid CSAE on MNIST (Table 2) fine-tuned for {last} epochs (the "
+                           "paper's 100), on the paper's sizes and on the cpu profile's, one seed"},
     "ch02_validation": {"worker": ch02_validation_model,
                         "models": ("contraction_0.2", "contraction_0.5", "contraction_1.0"), "checkpoints": [30],
                         "experiment": "chapter 2, the sigmoid CSAE on MNIST on the cpu profile's sizes with the "
                                       "contraction weights the paper validated, each retrained on all training "
                                       "digits for its validated epochs, one seed"},
     "ch04": {"worker": ch04_model, "models": ("dec_idec",), "checkpoints": [5, 30, 100],
-             "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for the cpu, gpu "
-                           "and full profiles' epochs, then AE + k-means, DEC and IDEC from each, one seed"},
+             "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for {checkpoints} "
+                           "epochs, then AE + k-means, DEC and IDEC from each, one seed"},
 }
 
 
@@ -306,7 +306,8 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(min(len(chapter["models"]), os.cpu_count() or 1)) as pool:  # one model a core
         models = list(pool.map(launch, chapter["models"]))
     output.write_text(json.dumps({
-        "experiment": chapter["experiment"], "seed": args.seed, "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "experiment": chapter["experiment"].format(checkpoints=", ".join(map(str, checkpoints)), last=checkpoints[-1]),
+        "seed": args.seed, "commit": commit, "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "seconds": round(time.time() - started), "models": models}, indent=1) + "\n")
     print(f"wrote {output}")
     return 0
