@@ -21,8 +21,8 @@ fine-tuning epochs ends with).  Every epoch's validation and test errors are kep
 with the epoch picked on the validation digits; then, as the paper does, each retrained from scratch on all 60,000
 training digits for its picked number of epochs.  The validation error, not the test error, says which weight wins.
 
-``ch04``: notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for 5, 30 (the ``cpu`` and ``gpu``
-profiles') and 100 epochs (the authors'); from each, k-means on the codes (20 restarts) and DEC and IDEC from its
+``ch04``: notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for 5 (the ``cpu`` profile's
+until ac58010), 30 (the ``cpu`` and ``gpu`` profiles') and 100 epochs (the authors'); from each, k-means on the codes (20 restarts) and DEC and IDEC from its
 centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20 clustering epochs.  The first
 epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).  On one core a pretraining epoch
 takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all, 40 with

@@ -445,12 +445,12 @@ print(f"notebook wall time: {(time.time() - started) / 60:.1f} min")
 # **Pretraining or clustering epochs, one seed.** This profile pretrains the MNIST autoencoder for
 # {glue:text}`pretrain_epochs_mnist:d` epochs and trains DEC and IDEC for {glue:text}`baseline_epochs_mnist:d`; the
 # authors pretrain for 100. Which budget holds DEC and IDEC back, the pretraining or the clustering epochs?
-# `benchmarks/long_schedule.py ch04` pretrains seed 0's MNIST autoencoder as this notebook does, keeps it after the
-# `cpu` and `gpu` profiles' pretraining epochs ({glue:text}`long_first_pretrain_epochs:d` and
-# {glue:text}`long_pretrain_epochs:d`), and from each runs k-means on the codes, then DEC and IDEC from its
-# centroids, scored after the `cpu` and `gpu` profiles' clustering epochs. It took {glue:text}`long_hours:.1f` hours
-# on one CPU core (the authors' 100 pretraining epochs would add about half an hour, left to a GPU): no profile runs
-# it, and the next cell reads its committed results.
+# `benchmarks/long_schedule.py ch04` pretrains seed 0's MNIST autoencoder as this notebook does, keeps it after
+# {glue:text}`long_first_pretrain_epochs:d` pretraining epochs (this profile's before the study) and after
+# {glue:text}`long_pretrain_epochs:d` (the `gpu` profile's, and this profile's since), and from each runs k-means on
+# the codes, then DEC and IDEC from its centroids, scored after the `cpu` and `gpu` profiles' clustering epochs. It
+# took {glue:text}`long_hours:.1f` hours on one CPU core (the authors' 100 pretraining epochs would add about half
+# an hour, left to a GPU): no profile runs it, and the next cell reads its committed results.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -485,7 +485,7 @@ if long_run is not None:
               f"run minus this run: AE + k-means {mine['ae_kmeans']['acc'] - deep_scores['mnist', 'ae_kmeans'][0]['acc']:+.4f}, "
               + ", ".join(f"{m.upper()} {v - deep_scores['mnist', m][0]['acc']:+.4f}" for m, v in same.items() if v is not None))
 
-# %% mystnb={"figure": {"caption": "Notebook 04b's MNIST autoencoder pretrained for the cpu and gpu profiles' epochs, one seed (benchmarks/long_schedule.py ch04; commit and machine in the cell above): ACC on all 70,000 digits of k-means on the codes and of DEC and IDEC started from it, after the cpu and gpu profiles' clustering epochs, against the ACC DEC and IDEC publish (dashed).", "name": "fig-aecm-long-schedule"}}
+# %% mystnb={"figure": {"caption": "Notebook 04b's MNIST autoencoder pretrained for 5 and 30 epochs, one seed (benchmarks/long_schedule.py ch04; commit and machine in the cell above): ACC on all 70,000 digits of k-means on the codes and of DEC and IDEC started from it, after the cpu and gpu profiles' clustering epochs, against the ACC DEC and IDEC publish (dashed).", "name": "fig-aecm-long-schedule"}}
 if long_run is not None:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     epochs_shown = [c["epoch"] for c in study["checkpoints"]]
