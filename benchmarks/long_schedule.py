@@ -21,6 +21,12 @@ fine-tuning epochs ends with).  Every epoch's validation and test errors are kep
 with the epoch picked on the validation digits; then, as the paper does, each retrained from scratch on all 60,000
 training digits for its picked number of epochs.  The validation error, not the test error, says which weight wins.
 
+``ch03`` (about 45 minutes on one core): the GAR network of notebook 03 on the ``cpu`` profile's widths, its first
+seed trained for the ``gpu`` profile's 50 epochs (7,500 steps; the paper shows "high accuracy after only 50 epochs"
+of its 400) instead of the ``cpu`` profile's 8, scored as the notebook scores its learning curve (k-means on F of
+the 10,000 test digits) at the ``cpu`` curve's epochs and the paper's up to 50.  Its first 8 epochs are the
+notebook's first seed.
+
 ``ch04``: notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for 5 (the ``cpu`` profile's
 until ac58010), 30 (the ``cpu`` and ``gpu`` profiles') and 100 epochs (the authors'); from each, k-means on the codes (20 restarts) and DEC and IDEC from its
 centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20 clustering epochs.  The first
@@ -31,6 +37,7 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
+    python benchmarks/long_schedule.py ch03
     python benchmarks/long_schedule.py ch04
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
@@ -200,6 +207,32 @@ def ch02_validation_model(model_name: str, seed: int, checkpoints: list[int]) ->
             "retrain_seconds": round(time.time() - started, 1), "epochs": epochs}
 
 
+def ch03_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Train chapter 3's GAR network on MNIST with the ``cpu`` profile's widths for ``max(checkpoints)`` epochs
+    (Algorithm 1's, 150 steps of 400), as notebook 03 trains its first seed; k-means on F of the 10,000 test digits
+    (the notebook's evaluation) before training and after each checkpoint epoch."""
+    from clustutils.data import load_split
+    from clustutils.papers import ch03_gar as gar
+
+    torch = _setup()
+    settings = gar.BUDGET.settings("cpu")
+    train, test = load_split("mnist", seed=seed)
+    x_train, x_test, y_test = train.tensors()[0], test.tensors()[0], test.labels
+    config = gar.GarConfig(epochs=max(checkpoints), widths=settings.widths, d_f=settings.d_f)
+    per_epoch, rows, started = config.steps_per_epoch(len(x_train)), [], time.time()
+
+    def score(model, step: int) -> None:
+        if step % per_epoch == 0 and step // per_epoch in {0, *checkpoints}:
+            scores = gar.evaluate(gar.embed(model, x_test)[0], y_test, k=10, n_init=settings.restarts, seed=seed)
+            rows.append({"epoch": step // per_epoch, "step": step, "seconds": round(time.time() - started, 1),
+                         **{k: scores[k] for k in ("acc", "majority_acc", "nmi")}})
+            print(f"{model_name}: {rows[-1]}", file=sys.stderr, flush=True)
+
+    gar.fit(x_train, config, seed=seed, on_step=score, progress=False)
+    return {"model": model_name, "widths": list(settings.widths), "d_f": settings.d_f, "restarts": settings.restarts,
+            "steps_per_epoch": per_epoch, **_provenance(torch), "checkpoints": rows}
+
+
 def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     """Pretrain chapter 4's MNIST autoencoder for ``max(checkpoints)`` epochs; from each checkpoint, as notebook 04b
     does from its pretrained autoencoder: k-means on the codes, then DEC and IDEC from those centroids, each scored
@@ -267,6 +300,9 @@ CHAPTERS = {
                         "experiment": "chapter 2, the sigmoid CSAE on MNIST on the cpu profile's sizes with the "
                                       "contraction weights the paper validated, each retrained on all training "
                                       "digits for its validated epochs, one seed"},
+    "ch03": {"worker": ch03_model, "models": ("gar_acol",), "checkpoints": [1, 2, 4, 8, 10, 20, 30, 40, 50],
+             "experiment": "chapter 3, GAR on MNIST with the cpu profile's widths (16/32, F of 1024) for {last} "
+                           "epochs of 150 steps (the gpu profile's 50; the paper's 400), one seed"},
     "ch04": {"worker": ch04_model, "models": ("dec_idec",), "checkpoints": [5, 30, 100],
              "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for {checkpoints} "
                            "epochs, then AE + k-means, DEC and IDEC from each, one seed"},
