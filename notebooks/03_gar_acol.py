@@ -755,6 +755,52 @@ mine = [r for r in results.table(profiles=(run.profile,)) if r["notebook"] == "0
 print(results.format_table(mine))
 
 # %% [markdown]
+# **A longer schedule, one seed.** This profile stops at {glue:text}`epochs:d` epochs. The paper reports
+# "a high level of clustering accuracy […] after only 50 epochs", and the `gpu` profile trains 50. How far do
+# 50 epochs take this profile's half-width network? `benchmarks/long_schedule.py ch03` trains this notebook's
+# first seed on MNIST for 50 epochs on one CPU core, exactly as the cell of Section 5 does (same code, seed and
+# widths, so its first {glue:text}`epochs:d` epochs are that seed's run, checked below), and scores k-means on
+# $F$ of the test digits at the learning curve's epochs and at the paper's up to 50. No profile runs it (it
+# took {glue:text}`long_hours:.1f` hours); the next cell reads its committed results.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+long_run = results.benchmark_result("ch03_long_schedule", "python benchmarks/long_schedule.py ch03")
+if long_run is not None:
+    (study,) = long_run["models"]
+    print(f"{long_run['experiment']}: seed {long_run['seed']}, device cpu, commit {long_run['commit']}, "
+          f"{long_run['date']}, {long_run['seconds'] / 3600:.1f} h, host {study['host']}, torch {study['torch']}")
+    long_curve = {c["epoch"]: c["acc"] for c in study["checkpoints"]}
+    print("MNIST test ACC after epoch " + ", ".join(f"{e}: {acc:.3f}" for e, acc in long_curve.items()))
+    long_epochs = max(long_curve)
+    for name, value in {"long_hours": long_run["seconds"] / 3600, "long_epochs": long_epochs,
+                        "long_steps": long_epochs * study["steps_per_epoch"], "long_acc_end": long_curve[long_epochs],
+                        "long_acc_10": long_curve[10], "long_acc_20": long_curve[20], "long_acc_30": long_curve[30],
+                        "long_acc_last_change": long_curve[long_epochs] - long_curve[sorted(long_curve)[-2]],
+                        "long_epoch_before_end": sorted(long_curve)[-2]}.items():
+        run.glue(name, value)
+    comparable = dataset == "mnist" and run.seed == long_run["seed"] and list(config.widths) == study["widths"]
+    if comparable:  # this run's first seed is the study's first epochs
+        mine = {step // steps_per_epoch: acc for step, acc in curve}
+        print("the study minus this run's first seed at epoch "
+              + ", ".join(f"{e}: {long_curve[e] - mine[e]:+.4f}" for e in sorted(set(mine) & set(long_curve))))
+
+# %% mystnb={"figure": {"caption": "Test ACC (k-means on F of the 10,000 MNIST test digits) of the first seed with this profile's half-width network, trained for 50 epochs on one CPU core (benchmarks/long_schedule.py ch03; commit and machine in the cell above), beside this run's first seed and the paper's ACC after 400 epochs (dashed, Table 3).", "name": "fig-gar-long-schedule"}}
+if long_run is not None:
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(list(long_curve), list(long_curve.values()), "o-", color="C0", label=f"{long_epochs}-epoch study (seed {long_run['seed']})")
+    if comparable:
+        ax.plot([step // steps_per_epoch for step, _ in curve], [acc for _, acc in curve], "x", color="C1", markersize=8,
+                label=f"this run ({run.profile}, seed {seeds[0]})")
+    (paper_acc,) = [r["paper_value"] for r in results.paper_values()  # Table 3's MNIST row
+                    if (r["notebook"], r["experiment"], r["dataset"], r["metric"]) == (run.notebook, "gar_acol", "mnist", "acc")]
+    ax.axhline(paper_acc, color="grey", linestyle="--", linewidth=1, label="paper, 400 epochs")
+    ax.set(xlabel=f"epoch (1 epoch = {study['steps_per_epoch']} steps)", ylabel="test ACC (k-means on F)", ylim=(0.4, 1.0))
+    ax.legend(fontsize="small", loc="lower right")
+    run.savefig(fig, "long_schedule")
+    plt.show()
+
+# %% [markdown]
 # **Reading the numbers.** All derivations check out: affinity and balance reach their optima exactly on
 # one-hot, balanced activities, where $N$ is a multiple of the identity and $G_M$ falls into $n$ disjoint
 # regular cliques; the per-parent terms are the original terms on the diagonal blocks. On the trained
@@ -774,7 +820,15 @@ print(results.format_table(mine))
 # {glue:text}`curve_epoch_mid:d` {glue:text}`curve_acc_mid:.2f` and after {glue:text}`curve_epoch_end:d`
 # {glue:text}`curve_acc_end:.2f`. The paper's Figure 3 shows high accuracy after about 50 epochs, that is
 # 7,500 steps, several times our budget, and two CPU cores cannot run the paper's 60,000 in a chapter's
-# time. k-means on $Z$ ({glue:text}`kmeans_z_acc:.3f`) compares with k-means on $F$
+# time. The study above ran the first seed on to {glue:text}`long_epochs:d` epochs
+# ({glue:text}`long_steps:,d` steps: the `gpu` profile's schedule at this profile's widths). It gave ACC
+# {glue:text}`long_acc_10:.2f` after 10 epochs, {glue:text}`long_acc_20:.2f` after 20,
+# {glue:text}`long_acc_30:.2f` after 30 and {glue:text}`long_acc_end:.2f` after {glue:text}`long_epochs:d`
+# (between epochs {glue:text}`long_epoch_before_end:d` and {glue:text}`long_epochs:d` it moved by
+# {glue:text}`long_acc_last_change:+.3f`). So 50 epochs at half width stay well short of the paper's final
+# 0.98; the paper's figure does not give its value at 50 epochs ("a high level of clustering accuracy"), so
+# this does not contradict it outright. Whether the full-width network of the `gpu` profile climbs higher in
+# 50 epochs, and how much of the distance the paper's 400 epochs close, only a GPU run can measure. k-means on $Z$ ({glue:text}`kmeans_z_acc:.3f`) compares with k-means on $F$
 # ({glue:text}`kmeans_f_acc_seed0:.3f`) for the same network as the paper's 98.16% with 98.32%. The paper
 # reports Hungarian ACC (Eq. 16), while the authors' code computes the majority-vote accuracy, which can
 # only be higher; we report both.
