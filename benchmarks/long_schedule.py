@@ -31,8 +31,7 @@ notebook's first seed.
 until ac58010), 30 (the ``cpu`` and ``gpu`` profiles') and 100 epochs (the authors'); from each, k-means on the codes (20 restarts) and DEC and IDEC from its
 centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20 clustering epochs.  The first
 epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).  On one core a pretraining epoch
-takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all, 40 with
-``--checkpoints 5 30`` (the committed run).
+takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all.
 
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02

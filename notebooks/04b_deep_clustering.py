@@ -467,8 +467,12 @@ if long_run is not None:
         print(f"pretrained {c['epoch']:3d} epochs (MSE {c['mse']:.4f}): AE + k-means ACC {c['ae_kmeans']['acc']:.1%}; "
               + "; ".join(f"{m.upper()} after " + ", ".join(f"{s['epoch']}: {s['acc']:.1%}" for s in c[m])
                           for m in ("dec", "idec")))
-    first, last = study["checkpoints"][0], study["checkpoints"][-1]
+    first, mid, last = study["checkpoints"][0], study["checkpoints"][-2], study["checkpoints"][-1]
     run.glue("long_first_pretrain_epochs", first["epoch"])
+    run.glue("long_mid_pretrain_epochs", mid["epoch"])
+    run.glue("long_idec_mid_gain", mid["idec"][0]["acc"] - first["idec"][0]["acc"])  # same epochs, longer start
+    for m in ("ae_kmeans", "dec", "idec"):
+        run.glue(f"long_mid_{m}_acc", mid[m]["acc"] if m == "ae_kmeans" else mid[m][-1]["acc"])
     run.glue("long_first_cluster_epochs", first["idec"][0]["epoch"])
     run.glue("long_idec_clustering_gain", first["idec"][-1]["acc"] - first["idec"][0]["acc"])  # same start, more epochs
     run.glue("long_idec_pretraining_gain", last["idec"][0]["acc"] - first["idec"][0]["acc"])  # same epochs, longer start
