@@ -822,8 +822,8 @@ if long_run is not None:
 # 7,500 steps, several times our budget, and two CPU cores cannot run the paper's 60,000 in a chapter's
 # time. The study above ran the first seed on to {glue:text}`long_epochs:d` epochs
 # ({glue:text}`long_steps:,d` steps: the `gpu` profile's schedule at this profile's widths). It gave ACC
-# {glue:text}`long_acc_10:.2f` after 10 epochs, {glue:text}`long_acc_20:.2f` after 20,
-# {glue:text}`long_acc_30:.2f` after 30 and {glue:text}`long_acc_end:.2f` after {glue:text}`long_epochs:d`
+# {glue:text}`long_acc_10:.3f` after 10 epochs, {glue:text}`long_acc_20:.3f` after 20,
+# {glue:text}`long_acc_30:.3f` after 30 and {glue:text}`long_acc_end:.3f` after {glue:text}`long_epochs:d`
 # (between epochs {glue:text}`long_epoch_before_end:d` and {glue:text}`long_epochs:d` it moved by
 # {glue:text}`long_acc_last_change:+.3f`). So 50 epochs at half width stay well short of the paper's final
 # 0.98; the paper's figure does not give its value at 50 epochs ("a high level of clustering accuracy"), so
