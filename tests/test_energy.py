@@ -241,6 +241,16 @@ def test_finetuning_repairs_swapped_autoencoders():
     assert en.error_rate(model, x, y) < 0.02
 
 
+def test_weight_decay_shrinks_the_finetuned_weights():
+    """The L2 penalty the paper validated: the same fine-tuning ends with smaller weights, and fits less well."""
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01)
+    plain, decayed = en.CSAE.from_autoencoders(aes[::-1]), en.CSAE.from_autoencoders(aes[::-1])
+    loss = en.finetune(plain, x, y, None, None, epochs=5, lr=0.05, progress=False)
+    decayed_loss = en.finetune(decayed, x, y, None, None, epochs=5, lr=0.05, weight_decay=0.5, progress=False)
+    assert decayed.W.norm() < 0.7 * plain.W.norm(), (decayed.W.norm(), plain.W.norm())
+    assert decayed_loss[-1] > loss[-1]
+
 
 def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
     """``on_epoch_end`` sees each epoch's model; the model returned is the one of lowest validation error."""

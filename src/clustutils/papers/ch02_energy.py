@@ -597,10 +597,12 @@ def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, co
 
 
 def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, seed: int = 0, batch_size: int = 100,
-             parameters=None, on_epoch_end=None, desc: str = "fine-tuning", progress: bool = True) -> list[float]:
+             weight_decay: float = 0.0, parameters=None, on_epoch_end=None, desc: str = "fine-tuning",
+             progress: bool = True) -> list[float]:
     """Discriminative training of ``-log P(y|x)`` (Eq. 45) with SGD and momentum 0.9.
 
-    ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
+    ``weight_decay``: the L2 penalty the paper validated (Section 4.4; SGD's ``weight_decay``, on every trained
+    parameter).  ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
     only").  The model ends with the weights of the epoch of lowest validation error (the first
     such epoch); with ``x_val=None`` it ends with the last epoch's (a retraining for a number of epochs
     chosen on validation digits, as the paper retrains on training plus validation digits).
@@ -608,7 +610,8 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
     """
     from ..train import fit
 
-    optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(parameters if parameters is not None else model.parameters(), lr=lr, momentum=0.9,
+                                weight_decay=weight_decay)
     select = None if x_val is None else (lambda m: error_rate(m, x_val, y_val))
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
                optimizer=optimizer, seed=seed, select_best=select, on_epoch_end=on_epoch_end, desc=desc,
