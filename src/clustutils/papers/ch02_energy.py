@@ -643,6 +643,8 @@ class Settings:
     batch_size: int = 100  # the paper's
     learning_rate: dict = field(default_factory=lambda: {"sigmoid": 0.01, "tanh": 0.01, "linear": 0.001,
                                                          "modulus": 0.001})  # not given; linear/modulus diverge at 0.01
+    # (sigmoid: the paper's validation of size, rate and weight decay, run on seed 0, picks 0.01 with no weight decay:
+    # benchmarks/long_schedule.py ch02_tuning)
     factored_pretrain_lr: float = 0.003  # not given; 0.01 diverges at 300 factors and 300 hidden units (training loss)
     # Other datasets (the `dataset` parameter): the sizes above are MNIST's.  Where a training split is too
     # small for them, at most this fraction of it is held out for validation (n_val, n_small_val) and the
