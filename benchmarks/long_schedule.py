@@ -27,6 +27,11 @@ pretrained as the ``full`` profile does (30 epochs), on a grid of hidden units p
 validation digits; then the point of lowest validation error retrained on all training digits for its picked epochs
 and scored on the test digits, as the paper does with its chosen setting.
 
+``ch02_rates`` (about 12 minutes on 2 cores): the fine-tuning rate, which the paper validated and does not give.  The
+CSAE of each activation of Table 2 as the ``cpu`` profile trains it (its sizes, pretraining and 10 fine-tuning epochs),
+fine-tuned from the same pretrained autoencoders at 0.001, 0.003, 0.01 and 0.03, the epoch picked on the validation
+digits.  The validation errors choose each activation's fine-tuning rate (``Settings.finetune_learning_rate``).
+
 ``ch03`` (about 45 minutes on one core): the GAR network of notebook 03 on the ``cpu`` profile's widths, its first
 seed trained for the ``gpu`` profile's 50 epochs (7,500 steps; the paper shows "high accuracy after only 50 epochs"
 of its 400) instead of the ``cpu`` profile's 8, scored as the notebook scores its learning curve (k-means on F of
@@ -43,6 +48,7 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
     python benchmarks/long_schedule.py ch02_tuning
+    python benchmarks/long_schedule.py ch02_rates
     python benchmarks/long_schedule.py ch03
     python benchmarks/long_schedule.py ch04
 
@@ -125,8 +131,9 @@ def ch01_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     return {"model": model_name, **_provenance(torch), "checkpoints": rows}
 
 
-def _ch02_start(settings, seed: int, on_all_digits: bool = False) -> dict:
-    """Chapter 2's MNIST split as the notebook makes it, and a sigmoid CSAE pretrained on it with ``settings``."""
+def _ch02_start(settings, seed: int, on_all_digits: bool = False, activation: str = "sigmoid") -> dict:
+    """Chapter 2's MNIST split as the notebook makes it, and a CSAE of ``activation`` units pretrained on it with
+    ``settings`` (at its pretraining rate)."""
     from clustutils.data import load_split
     from clustutils.papers import ch02_energy as en
 
@@ -138,7 +145,7 @@ def _ch02_start(settings, seed: int, on_all_digits: bool = False) -> dict:
              "x_all": x_all, "y_all": y_all, "x_test": x_test.flatten(1), "y_test": y_test}
     x, y = (x_all, y_all) if on_all_digits else (split["x_fit"], split["y_fit"])
     autoencoders = en.pretrain_class_autoencoders(
-        x, y, 10, settings.n_hidden, "sigmoid", epochs=settings.pretrain_epochs, lr=settings.learning_rate["sigmoid"],
+        x, y, 10, settings.n_hidden, activation, epochs=settings.pretrain_epochs, lr=settings.learning_rate[activation],
         seed=seed, contraction_weight=settings.contraction_weight, corruption=settings.corruption,
         batch_size=settings.batch_size, progress=False)
     return {**split, "model": en.CSAE.from_autoencoders(autoencoders)}
@@ -214,6 +221,33 @@ def ch02_validation_model(model_name: str, seed: int, checkpoints: list[int]) ->
             "pretrain_epochs": settings.pretrain_epochs, **_provenance(torch), "best_epoch": best["epoch"],
             "val_error": best["val_error"], "test_error": best["test_error"], "retrained_test_error": retrained,
             "retrain_seconds": round(time.time() - started, 1), "epochs": epochs}
+
+
+#: The fine-tuning rates of ``ch02_rates`` (the paper validated the rate and gives none).
+CH02_RATES = (0.001, 0.003, 0.01, 0.03)
+
+
+def ch02_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Chapter 2's CSAE of ``model_name`` units (an activation of Table 2) as the ``cpu`` profile trains it, fine-tuned
+    from the same pretrained autoencoders at each of ``CH02_RATES`` for ``max(checkpoints)`` epochs, the epoch picked
+    on the validation digits."""
+    import copy
+
+    from clustutils.papers import ch02_energy as en
+
+    torch = _setup()
+    settings = en.BUDGET.settings("cpu")
+    start = _ch02_start(settings, seed, activation=model_name)
+    rates = []
+    for lr in CH02_RATES:
+        started = time.time()
+        epochs = _ch02_finetune(f"{model_name} at {lr:g}", {**start, "model": copy.deepcopy(start["model"])}, settings,
+                                seed, max(checkpoints), checkpoints, lr=lr)
+        best = min(epochs, key=lambda e: e["val_error"])  # the first epoch of lowest validation error
+        rates.append({"learning_rate": lr, "best_epoch": best["epoch"], "val_error": best["val_error"],
+                      "test_error": best["test_error"], "seconds": round(time.time() - started, 1), "epochs": epochs})
+    return {"model": model_name, "n_hidden": settings.n_hidden, "pretrain_epochs": settings.pretrain_epochs,
+            "pretrain_learning_rate": settings.learning_rate[model_name], **_provenance(torch), "rates": rates}
 
 
 #: The fine-tuning grid of ``ch02_tuning``: hidden units per class, learning rate, weight decay (the paper validated
@@ -360,6 +394,10 @@ CHAPTERS = {
                         "experiment": "chapter 2, the sigmoid CSAE on MNIST on the cpu profile's sizes with the "
                                       "contraction weights the paper validated, each retrained on all training "
                                       "digits for its validated epochs, one seed"},
+    "ch02_rates": {"worker": ch02_rates_model, "models": ("modulus", "linear", "sigmoid", "tanh"), "checkpoints": [10],
+                   "experiment": "chapter 2, the CSAE of each activation of Table 2 on the cpu profile's sizes, "
+                                 "pretrained at the profile's rate, fine-tuned for {last} epochs at each rate of "
+                                 "0.001, 0.003, 0.01 and 0.03 with the epoch picked on the validation digits, one seed"},
     "ch02_tuning": {"worker": ch02_tuning_model, "models": tuple(CH02_GRID), "then": ch02_tuning_then,
                     "checkpoints": [30],
                     "experiment": "chapter 2, the sigmoid CSAE on MNIST: the paper's fine-tuning validation (hidden "
