@@ -155,7 +155,7 @@ def _ch02_finetune(name: str, start: dict, settings, seed: int, epochs: int, rep
                    weight_decay: float = 0.0) -> list[dict]:
     """Fine-tune ``start['model']`` as the notebook does (the epoch of lowest validation error kept), scoring
     the validation and test digits after every epoch; returns those scores.  ``lr`` (default: the settings' sigmoid
-    rate) and ``weight_decay`` are the fine-tuning's."""
+    fine-tuning rate) and ``weight_decay`` are the fine-tuning's."""
     from clustutils.papers import ch02_energy as en
 
     model, scores, started = start["model"], [], time.time()
@@ -168,7 +168,7 @@ def _ch02_finetune(name: str, start: dict, settings, seed: int, epochs: int, rep
             print(f"{name} fine-tuning epoch {scores[-1]}", file=sys.stderr, flush=True)
 
     en.finetune(model, start["x_fit"], start["y_fit"], start["x_val"], start["y_val"], epochs=epochs,
-                lr=settings.learning_rate["sigmoid"] if lr is None else lr, weight_decay=weight_decay, seed=seed,
+                lr=settings.finetune_learning_rate["sigmoid"] if lr is None else lr, weight_decay=weight_decay, seed=seed,
                 on_epoch_end=score, progress=False)
     return scores
 
@@ -192,7 +192,7 @@ def ch02_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     if en.error_rate(model, x_test, y_test) != rows[-1]["test_error"]:
         raise SystemExit("the fine-tuned model is not the epoch of lowest validation error: the scoring is wrong")
     return {"model": model_name, "n_hidden": settings.n_hidden, "pretrain_epochs": settings.pretrain_epochs,
-            "learning_rate": settings.learning_rate["sigmoid"], **_provenance(torch), "pretrain_seconds": round(pretrain_seconds, 1),
+            "learning_rate": settings.finetune_learning_rate["sigmoid"], **_provenance(torch), "pretrain_seconds": round(pretrain_seconds, 1),
             "checkpoints": rows, "epochs": epochs}
 
 
@@ -213,7 +213,7 @@ def ch02_validation_model(model_name: str, seed: int, checkpoints: list[int]) ->
     started = time.time()
     again = _ch02_start(settings, seed, on_all_digits=True)
     en.finetune(again["model"], again["x_all"], again["y_all"], None, None, epochs=best["epoch"],
-                lr=settings.learning_rate["sigmoid"], seed=seed, progress=False)
+                lr=settings.finetune_learning_rate["sigmoid"], seed=seed, progress=False)
     retrained = en.error_rate(again["model"], again["x_test"], again["y_test"])
     print(f"{model_name}: epoch {best['epoch']} picked, retrained on all digits: test error {retrained:.4f}",
           file=sys.stderr, flush=True)
