@@ -38,6 +38,12 @@ of its 400) instead of the ``cpu`` profile's 8, scored as the notebook scores it
 the 10,000 test digits) at the ``cpu`` curve's epochs and the paper's up to 50.  Its first 8 epochs are the
 notebook's first seed.
 
+``ch03_rotations`` (about 20 minutes on 2 cores): the same network and schedule with the two pairs of
+transformations of the paper's Section 4.6, {T1, T2} (identity and 90 degrees) and {T1, T3} (identity and 180
+degrees), for 20 epochs (the notebook's study trains each for 4): does the paper's ranking (96.84 % for the
+180-degree pair, 72.52 % for the 90-degree one, after 400 epochs) appear with training?  Each checkpoint also keeps
+the pretext accuracy, the share of F's silent units and the share of the digits in k-means' largest cluster.
+
 ``ch04``: notebook 04b's MNIST autoencoder (all 70,000 digits) pretrained for 5 (the ``cpu`` profile's
 until ac58010), 30 (the ``cpu`` and ``gpu`` profiles') and 100 epochs (the authors'); from each, k-means on the codes (20 restarts) and DEC and IDEC from its
 centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` profiles' 4 and 20 clustering epochs.  The first
@@ -50,6 +56,7 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
     python benchmarks/long_schedule.py ch02_tuning
     python benchmarks/long_schedule.py ch02_rates
     python benchmarks/long_schedule.py ch03
+    python benchmarks/long_schedule.py ch03_rotations
     python benchmarks/long_schedule.py ch04
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
@@ -303,8 +310,11 @@ def ch02_tuning_then(models: list[dict]) -> list[tuple[str, list[int]]]:
 
 def ch03_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     """Train chapter 3's GAR network on MNIST with the ``cpu`` profile's widths for ``max(checkpoints)`` epochs
-    (Algorithm 1's, 150 steps of 400), as notebook 03 trains its first seed; k-means on F of the 10,000 test digits
-    (the notebook's evaluation) before training and after each checkpoint epoch."""
+    (Algorithm 1's, 150 steps of 400), as notebook 03 trains its first seed (``gar_acol``: all eight transformations
+    of Eq. 15) or a run of its transformation study (``rot_t1_t2``, ``rot_t1_t3``: the pairs of Section 4.6); k-means
+    on F of the 10,000 test digits (the notebook's evaluation) before training and after each checkpoint epoch.
+    Each checkpoint also keeps the pretext accuracy on the test digits (:func:`~clustutils.papers.ch03_gar.pretext_accuracy`),
+    the share of F's units silent on every test digit and the share of the digits in k-means' largest cluster."""
     from clustutils.data import load_split
     from clustutils.papers import ch03_gar as gar
 
@@ -312,19 +322,30 @@ def ch03_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     settings = gar.BUDGET.settings("cpu")
     train, test = load_split("mnist", seed=seed)
     x_train, x_test, y_test = train.tensors()[0], test.tensors()[0], test.labels
-    config = gar.GarConfig(epochs=max(checkpoints), widths=settings.widths, d_f=settings.d_f)
+    transforms = gar.ROTATION_FLIPS[CH03_SETS[model_name]]
+    config = gar.GarConfig(epochs=max(checkpoints), widths=settings.widths, d_f=settings.d_f,
+                           n_parents=len(transforms), transforms=transforms)
     per_epoch, rows, started = config.steps_per_epoch(len(x_train)), [], time.time()
 
     def score(model, step: int) -> None:
         if step % per_epoch == 0 and step // per_epoch in {0, *checkpoints}:
-            scores = gar.evaluate(gar.embed(model, x_test)[0], y_test, k=10, n_init=settings.restarts, seed=seed)
+            features = gar.embed(model, x_test)[0]
+            scores = gar.evaluate(features, y_test, k=10, n_init=settings.restarts, seed=seed)
+            sizes = [int((scores["clusters"] == c).sum()) for c in range(10)]
             rows.append({"epoch": step // per_epoch, "step": step, "seconds": round(time.time() - started, 1),
-                         **{k: scores[k] for k in ("acc", "majority_acc", "nmi")}})
+                         **{k: scores[k] for k in ("acc", "majority_acc", "nmi")},
+                         "pretext_acc": gar.pretext_accuracy(model, x_test, config, seed=seed),
+                         "silent_f_units": float((features.max(0) <= 0).mean()),
+                         "largest_cluster": max(sizes) / len(y_test)})
             print(f"{model_name}: {rows[-1]}", file=sys.stderr, flush=True)
 
     gar.fit(x_train, config, seed=seed, on_step=score, progress=False)
-    return {"model": model_name, "widths": list(settings.widths), "d_f": settings.d_f, "restarts": settings.restarts,
-            "steps_per_epoch": per_epoch, **_provenance(torch), "checkpoints": rows}
+    return {"model": model_name, "transforms": len(transforms), "widths": list(settings.widths), "d_f": settings.d_f,
+            "restarts": settings.restarts, "steps_per_epoch": per_epoch, **_provenance(torch), "checkpoints": rows}
+
+
+#: The transformations of each ``ch03`` / ``ch03_rotations`` model, a slice of Eq. 15's (notebook 03, Sections 5, 11).
+CH03_SETS = {"gar_acol": slice(None), "rot_t1_t2": slice(0, 2), "rot_t1_t3": slice(0, 3, 2)}
 
 
 def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
@@ -407,6 +428,10 @@ CHAPTERS = {
     "ch03": {"worker": ch03_model, "models": ("gar_acol",), "checkpoints": [1, 2, 4, 8, 10, 20, 30, 40, 50],
              "experiment": "chapter 3, GAR on MNIST with the cpu profile's widths (16/32, F of 1024) for {last} "
                            "epochs of 150 steps (the gpu profile's 50; the paper's 400), one seed"},
+    "ch03_rotations": {"worker": ch03_model, "models": ("rot_t1_t2", "rot_t1_t3"), "checkpoints": [1, 2, 4, 8, 10, 20],
+                       "experiment": "chapter 3, GAR on MNIST with the cpu profile's widths, pseudo parents from the "
+                                     "pairs {{T1, T2}} (identity, 90 degrees) and {{T1, T3}} (identity, 180 degrees) of "
+                                     "Section 4.6, for {last} epochs of 150 steps, one seed"},
     "ch04": {"worker": ch04_model, "models": ("dec_idec",), "checkpoints": [5, 30, 100],
              "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for {checkpoints} "
                            "epochs, then AE + k-means, DEC and IDEC from each, one seed"},

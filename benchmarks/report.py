@@ -47,7 +47,8 @@ def steps_table(cpu: dict, gpu: dict | None) -> list[str]:
     for r in cpu["rows"]:
         if "ms" not in r:
             continue
-        cell = f"{r['ms']:.1f}" + (f" ({r['ms_keep']:.1f} with denormals kept)" if "ms_keep" in r else "")
+        cell = (f"{r['ms']:.1f}" + (f" ({r['ms_keep']:.1f} with denormals kept)" if "ms_keep" in r else "")
+                + (f" ({r['ms_default_layout']:.1f} in the default layout)" if "ms_default_layout" in r else ""))
         extra = ms(r) if compiled else ""
         if gpu:
             g = on_gpu.get(r["loop"])

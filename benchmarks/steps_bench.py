@@ -11,8 +11,11 @@ ten classes of MNIST's unequal proportions), in ms per epoch, one autoencoder af
 its saturated sigmoid units start producing denormal floats, and times it with denormals kept and flushed
 to zero (what :func:`clustutils.train.configure_numerics` sets).  Writes JSON for the Performance page.
 
+``--compare-layout`` (CPU) also times every convolutional loop with its weights in PyTorch's default layout
+instead of the channels-last layout the training engine uses on the CPU (:func:`clustutils.train.cpu_layout`).
+
 Usage: python benchmarks/steps_bench.py [--device cuda] [--steps 30] [--compile] [--compare-pretraining] [--compare-denormals]
-       [--output PATH]
+       [--compare-layout] [--output PATH]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from clustutils.papers import ch02_energy as energy
 from clustutils.papers import ch03_gar as gar
 from clustutils.papers import ch04_cm as cm
 from clustutils.papers import ch05_histo as histo
-from clustutils.train import device_name
+from clustutils.train import cpu_layout, device_name
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,9 +72,21 @@ def loops(device, full: bool):
     patches = torch.rand(64, 3, 50, 50, generator=g).to(device)
     fc = histo.FCAutoencoder(64, widths=(2000, 1000, 500) if full else (500, 250, 125)).to(device)
     yield "ch5 FC autoencoder (batch 64)", fc, lambda: histo.summed_squared_error(fc, patches)
+    conv = histo.ConvAutoencoder(width=1.0 if full else 0.125).to(device)
+    yield "ch5 CNN autoencoder (batch 64)", conv, lambda: histo.summed_squared_error(conv, patches)
+    side = 256 if full else 128
+    loc_images = torch.rand(64, 3, side, side, generator=g).to(device)
+    loc = onestage.LOCNet().to(device)
+    yield f"ch1 LOC network ({side} px, batch 64)", loc, lambda: onestage.loc_loss(loc_images, loc(loc_images), rho=0.0)
 
 
-def time_steps(model, loss_fn, steps: int, device, optimizer=None, warmup: int = 5) -> float:
+def time_steps(model, loss_fn, steps: int, device, optimizer=None, warmup: int = 5, layout: bool = True) -> float:
+    """Milliseconds per step; ``layout``: the memory layout the engine trains in (:func:`clustutils.train.cpu_layout`),
+    else PyTorch's default (contiguous) layout."""
+    if layout:
+        cpu_layout(model, device)
+    else:
+        model.to(memory_format=torch.contiguous_format)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
     after = getattr(model, "update_centroids", lambda: None)  # DCN's per-step work
     model.train()
@@ -153,6 +168,8 @@ def main():
     parser.add_argument("--pretrain-rows", type=int, default=50_000, help="rows for --compare-pretraining "
                         "(50,000: the cpu profile's MNIST training digits)")
     parser.add_argument("--compare-denormals", action="store_true")
+    parser.add_argument("--compare-layout", action="store_true", help="(CPU) also time each loop with convolution "
+                        "weights in the default layout instead of channels-last (clustutils.train.cpu_layout)")
     parser.add_argument("--compile", action="store_true", help="also time each loop with its loss compiled "
                         "(torch.compile; mode reduce-overhead, i.e. CUDA graphs, on CUDA): fit(..., compile=True)")
     parser.add_argument("--warm-steps", type=int, default=600, help="CSAE training steps before the denormal comparison")
@@ -164,6 +181,9 @@ def main():
         torch.set_flush_denormal(True)  # as the notebooks run (configure_numerics)
     for name, model, loss_fn in loops(device, args.full):
         rows.append({"loop": name, "ms": round(time_steps(model, loss_fn, args.steps, device), 2)})
+        if args.compare_layout and device.type == "cpu" and any(p.ndim == 4 for p in model.parameters()):
+            rows[-1]["ms_default_layout"] = round(time_steps(model, loss_fn, args.steps, device, layout=False), 2)
+            cpu_layout(model, device)
         if args.compile:  # warm-up steps include the compilation
             compiled = torch.compile(loss_fn, mode="reduce-overhead" if device.type == "cuda" else None, dynamic=False)
             try:

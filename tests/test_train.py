@@ -250,3 +250,23 @@ def test_a_rehearsal_stops_every_fit_after_its_steps_and_records_nothing(monkeyp
     monkeypatch.setenv("CLUSTUTILS_MAX_STEPS", "two")
     with pytest.raises(ValueError, match="positive number of steps, got 'two'"):
         train.fit(model, loss, (torch.randn(10, 3),), **args)
+
+
+def test_the_engine_trains_convolutions_channels_last_on_the_cpu():
+    torch.manual_seed(0)
+    x, y = torch.rand(64, 3, 12, 12), torch.randint(0, 2, (64,))
+
+    def net():
+        torch.manual_seed(1)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(800, 2))
+
+    model = net()
+    weight = model[0].weight
+    assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
+    history = train.fit(model, lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb), (x, y), epochs=5,
+                        batch_size=32, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    assert model[0].weight is weight  # the same parameter: an optimiser built before fit keeps working
+    assert weight.is_contiguous(memory_format=torch.channels_last) and history[-1] < history[0]
+    plain = net()
+    assert torch.allclose(train.cpu_layout(net(), "cpu")(x), plain(x), atol=1e-5)  # a layout, not another function
+    assert train.cpu_layout(plain, "meta") is plain and plain[0].weight.is_contiguous()  # other devices: untouched

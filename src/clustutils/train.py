@@ -184,6 +184,22 @@ class WeightAverage(Hook):
                 p.copy_(m)
 
 
+def cpu_layout(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """On the CPU, store ``model``'s 4-D weights (convolution kernels) channels-last; return ``model``.
+
+    oneDNN, which runs PyTorch's CPU convolutions, computes in this layout and otherwise converts the
+    weights at every call.  Measured on one thread of the book's 2-core machine
+    (``benchmarks/steps_bench.py``, Performance page), a step gets 1.0 to 1.5 times faster: chapter 3's GAR
+    network by about 1.3, no convolutional model of the book slower.  The parameters stay the same objects
+    (an optimiser built on them keeps working), results equal the default layout's up to floating-point
+    reordering, and models without 4-D weights are untouched.  On other devices nothing changes (the GPU
+    times of the book were measured in the default layout).
+    """
+    if torch.device(device).type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def fit(
     model: torch.nn.Module,
     loss_fn: Callable[..., torch.Tensor],
@@ -207,7 +223,8 @@ def fit(
 
     Each step calls ``loss_fn(model, *batch)`` on a minibatch of rows, shuffled anew every epoch by a
     generator seeded with ``seed`` and sliced by :func:`batch_slices` (no DataLoader, no per-sample
-    Python work).  Training runs ``epochs`` epochs, or stops after ``max_steps`` optimiser steps if
+    Python work); on the CPU the model's convolution weights are first stored channels-last
+    (:func:`cpu_layout`).  Training runs ``epochs`` epochs, or stops after ``max_steps`` optimiser steps if
     that comes first (the last epoch is then partial and its loss is the mean over the rows it saw).
 
     - ``hooks``: :class:`Hook` objects for once-per-epoch and per-step work;
@@ -235,6 +252,7 @@ def fit(
     if any(len(t) != n for t in tensors):
         raise ValueError("all tensors must have the same length")
     slices = batch_slices(n, batch_size)
+    cpu_layout(model, tensors[0].device)
     step_loss = loss_fn
     if compile is None:
         compile = env.get(env.COMPILE) == "1"
