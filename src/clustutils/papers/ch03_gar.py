@@ -533,9 +533,9 @@ class Settings:
 
 
 _CPU = {
-    "epochs": (8, "time: at half width an epoch takes about 50 s on one core (benchmarks/results/"
-                  "ch03_long_schedule.json: 50 epochs in 43 min), so 400 epochs are about 6 hours a seed; a "
-                  "full-width step takes about a second on 2 cores"),
+    "epochs": (8, "time: at half width an epoch takes about 40 s on one core (benchmarks/results/"
+                  "ch03_rotations_long_schedule.json: 20 epochs in 13 min), so 400 epochs are about 4 hours a "
+                  "seed; a full-width step takes about a second on 2 cores"),
     "widths": ((16, 32), "time: half the convolution widths"),
     "d_f": (1024, "time: half the width of F"),
     "seeds": (3, "time"),
