@@ -32,6 +32,11 @@ CSAE of each activation of Table 2 as the ``cpu`` profile trains it (its sizes, 
 fine-tuned from the same pretrained autoencoders at 0.001, 0.003, 0.01 and 0.03, the epoch picked on the validation
 digits.  The validation errors choose each activation's fine-tuning rate (``Settings.finetune_learning_rate``).
 
+``ch02_filter_norms`` (about 15 minutes on 2 cores): the filter normalisation the paper says "can help stabilize
+the learning" (Section 4.3) and used in its Table 5 runs.  The sigmoid CSAE as the ``cpu`` profile trains it, with each
+autoencoder's filters rescaled to their mean norm after every step in neither phase, in pretraining, in fine-tuning or
+in both; fine-tuned for 30 epochs, the epoch picked on the validation digits (also among the first 10, the profile's).
+
 ``ch03`` (about 45 minutes on one core): the GAR network of notebook 03 on the ``cpu`` profile's widths, its first
 seed trained for the ``gpu`` profile's 50 epochs (7,500 steps; the paper shows "high accuracy after only 50 epochs"
 of its 400) instead of the ``cpu`` profile's 8, scored as the notebook scores its learning curve (k-means on F of
@@ -55,6 +60,7 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
     python benchmarks/long_schedule.py ch02_validation
     python benchmarks/long_schedule.py ch02_tuning
     python benchmarks/long_schedule.py ch02_rates
+    python benchmarks/long_schedule.py ch02_filter_norms
     python benchmarks/long_schedule.py ch03
     python benchmarks/long_schedule.py ch03_rotations
     python benchmarks/long_schedule.py ch04
@@ -138,9 +144,10 @@ def ch01_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     return {"model": model_name, **_provenance(torch), "checkpoints": rows}
 
 
-def _ch02_start(settings, seed: int, on_all_digits: bool = False, activation: str = "sigmoid") -> dict:
+def _ch02_start(settings, seed: int, on_all_digits: bool = False, activation: str = "sigmoid",
+                equal_filter_norms: bool = False) -> dict:
     """Chapter 2's MNIST split as the notebook makes it, and a CSAE of ``activation`` units pretrained on it with
-    ``settings`` (at its pretraining rate)."""
+    ``settings`` (at its pretraining rate; ``equal_filter_norms``: filters rescaled after every step)."""
     from clustutils.data import load_split
     from clustutils.papers import ch02_energy as en
 
@@ -154,12 +161,12 @@ def _ch02_start(settings, seed: int, on_all_digits: bool = False, activation: st
     autoencoders = en.pretrain_class_autoencoders(
         x, y, 10, settings.n_hidden, activation, epochs=settings.pretrain_epochs, lr=settings.learning_rate[activation],
         seed=seed, contraction_weight=settings.contraction_weight, corruption=settings.corruption,
-        batch_size=settings.batch_size, progress=False)
+        batch_size=settings.batch_size, equal_filter_norms=equal_filter_norms, progress=False)
     return {**split, "model": en.CSAE.from_autoencoders(autoencoders)}
 
 
 def _ch02_finetune(name: str, start: dict, settings, seed: int, epochs: int, report: list[int], lr: float | None = None,
-                   weight_decay: float = 0.0) -> list[dict]:
+                   weight_decay: float = 0.0, equal_filter_norms: bool = False) -> list[dict]:
     """Fine-tune ``start['model']`` as the notebook does (the epoch of lowest validation error kept), scoring
     the validation and test digits after every epoch; returns those scores.  ``lr`` (default: the settings' sigmoid
     fine-tuning rate) and ``weight_decay`` are the fine-tuning's."""
@@ -176,7 +183,7 @@ def _ch02_finetune(name: str, start: dict, settings, seed: int, epochs: int, rep
 
     en.finetune(model, start["x_fit"], start["y_fit"], start["x_val"], start["y_val"], epochs=epochs,
                 lr=settings.finetune_learning_rate["sigmoid"] if lr is None else lr, weight_decay=weight_decay, seed=seed,
-                on_epoch_end=score, progress=False)
+                equal_filter_norms=equal_filter_norms, on_epoch_end=score, progress=False)
     return scores
 
 
@@ -228,6 +235,32 @@ def ch02_validation_model(model_name: str, seed: int, checkpoints: list[int]) ->
             "pretrain_epochs": settings.pretrain_epochs, **_provenance(torch), "best_epoch": best["epoch"],
             "val_error": best["val_error"], "test_error": best["test_error"], "retrained_test_error": retrained,
             "retrain_seconds": round(time.time() - started, 1), "epochs": epochs}
+
+
+def ch02_filter_norms_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Chapter 2's sigmoid CSAE as the ``cpu`` profile trains it, with the filters rescaled to equal norms after every
+    step (:class:`~clustutils.papers.ch02_energy.EqualFilterNorms`) in the phases ``model_name`` names (``none``,
+    ``pretraining``, ``finetuning``, ``both``); fine-tuned for ``max(checkpoints)`` epochs, the epoch picked on the
+    validation digits among the first N for each checkpoint N.  Keeps the weights' range after pretraining and
+    after fine-tuning (the paper's Figure 5: about +-4.7 pretrained, +-0.64 fine-tuned)."""
+    from clustutils.papers import ch02_energy as en
+
+    torch = _setup()
+    settings = en.BUDGET.settings("cpu")
+    start = _ch02_start(settings, seed, equal_filter_norms=model_name in ("pretraining", "both"))
+    pretrained_range = float(start["model"].W.detach().abs().max())
+    epochs = _ch02_finetune(model_name, start, settings, seed, max(checkpoints), checkpoints,
+                            equal_filter_norms=model_name in ("finetuning", "both"))
+    rows = []
+    for n in checkpoints:
+        best = min(epochs[:n], key=lambda e: e["val_error"])  # the first epoch of lowest validation error
+        rows.append({"epoch": n, "best_epoch": best["epoch"], "val_error": best["val_error"],
+                     "test_error": best["test_error"]})
+    return {"model": model_name, "n_hidden": settings.n_hidden, "pretrain_epochs": settings.pretrain_epochs,
+            "learning_rate": settings.finetune_learning_rate["sigmoid"], **_provenance(torch),
+            "pretrained_max_abs_weight": pretrained_range,
+            "finetuned_max_abs_weight": float(start["model"].W.detach().abs().max()), "checkpoints": rows,
+            "epochs": epochs}
 
 
 #: The fine-tuning rates of ``ch02_rates`` (the paper validated the rate and gives none).
@@ -419,6 +452,12 @@ CHAPTERS = {
                    "experiment": "chapter 2, the CSAE of each activation of Table 2 on the cpu profile's sizes, "
                                  "pretrained at the profile's rate, fine-tuned for {last} epochs at each rate of "
                                  "0.001, 0.003, 0.01 and 0.03 with the epoch picked on the validation digits, one seed"},
+    "ch02_filter_norms": {"worker": ch02_filter_norms_model, "models": ("none", "pretraining", "finetuning", "both"),
+                          "checkpoints": [10, 30],
+                          "experiment": "chapter 2, the sigmoid CSAE on MNIST on the cpu profile's sizes with the "
+                                        "filters rescaled to equal norms after every step (none, in pretraining, in "
+                                        "fine-tuning, in both), fine-tuned for {last} epochs with the epoch picked on "
+                                        "the validation digits, one seed"},
     "ch02_tuning": {"worker": ch02_tuning_model, "models": tuple(CH02_GRID), "then": ch02_tuning_then,
                     "checkpoints": [30],
                     "experiment": "chapter 2, the sigmoid CSAE on MNIST: the paper's fine-tuning validation (hidden "

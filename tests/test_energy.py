@@ -252,6 +252,28 @@ def test_weight_decay_shrinks_the_finetuned_weights():
     assert decayed_loss[-1] > loss[-1]
 
 
+def test_equal_filter_norms_equalise_each_class_and_keep_training():
+    """The paper's "normalizing filters to have equal norm after each gradient step": after pretraining and after
+    fine-tuning every class's filters share one norm (they do not without it), and fine-tuning still fits."""
+    x, y = _blobs()
+
+    def spread(W):  # the largest relative deviation of a filter norm from its class's mean
+        norms = W.detach().norm(dim=-1)
+        return float(((norms - norms.mean(1, keepdim=True)).abs() / norms.mean(1, keepdim=True)).max())
+
+    plain = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01, progress=False)
+    equal = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01, equal_filter_norms=True,
+                                           progress=False)
+    assert spread(torch.stack([ae.W for ae in plain])) > 0.05
+    assert spread(torch.stack([ae.W for ae in equal])) < 1e-5
+    model = en.CSAE.from_autoencoders(plain[::-1])  # starts wrong: fine-tuning has work to do
+    before = en.error_rate(model, x, y)
+    en.finetune(model, x, y, None, None, epochs=6, lr=0.05, equal_filter_norms=True, progress=False)
+    assert spread(model.W) < 1e-5 and en.error_rate(model, x, y) < before
+    with pytest.raises(ValueError, match="batched"):
+        en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=1, lr=0.01, batched=False, equal_filter_norms=True)
+
+
 def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
     """``on_epoch_end`` sees each epoch's model; the model returned is the one of lowest validation error."""
     x, y = _blobs()

@@ -501,9 +501,25 @@ class _KeepFinished(Hook):
             model.W[k], model.b_h[k], model.b_r[k] = W, b_h, b_r
 
 
+class EqualFilterNorms(Hook):
+    """After every optimiser step, rescale each class's filters (the rows of ``W[k]``) to their mean norm.
+
+    The paper: "normalizing filters to have equal norm after each gradient step can help stabilize the
+    learning" (Section 4.3, of pretraining; its Table 5 runs keep a "constant norm during the optimization").
+    It names no norm, so this is one reading: every hidden unit's filter of an autoencoder gets the mean norm
+    of that autoencoder's filters, which equalises them and keeps their overall scale for training to set.
+    For models whose ``W`` is ``(K, hidden, input)``: :class:`ClassAutoencoders` and :class:`CSAE`.
+    """
+
+    @torch.no_grad()
+    def step_end(self, model, step):
+        norms = model.W.norm(dim=-1, keepdim=True)  # (K, hidden, 1)
+        model.W.mul_(norms.mean(dim=1, keepdim=True) / norms.clamp_min(1e-12))
+
+
 def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation="sigmoid", *, epochs: int, lr: float,
                                 seed: int = 0, contraction_weight: float = 0.5, corruption: float = 0.2,
-                                batch_size: int = 100, batched: bool = True,
+                                batch_size: int = 100, batched: bool = True, equal_filter_norms: bool = False,
                                 progress: bool = True) -> list[TiedAutoencoder]:
     """Train one tied autoencoder per class on that class's rows of ``x`` (SGD, momentum 0.9).
 
@@ -517,7 +533,8 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
     computes all reconstructions with batched matrix products and sums the per-class losses.  Each class
     keeps its own schedule: its epochs have its own number of batches, and a smaller class, done before
     the largest one, idles (it is left out of the remaining steps; its final weights are those after its
-    own last step).  On the CPU the
+    own last step).  ``equal_filter_norms`` (batched only) rescales the filters after every step
+    (:class:`EqualFilterNorms`).  On the CPU the
     weights, batches and masking noise are those of ``batched=False``, which trains the autoencoders one
     after another: the two agree to float rounding.  On CUDA the masking noise comes from per-class CUDA
     generators seeded like the sequential path's, one call per class and step.
@@ -530,6 +547,8 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
     seeds = [seed * 1000 + k for k in range(n_classes)]
     smooth_weight, noise_level = (contraction_weight, 0.0) if act.smooth else (0.0, corruption)
     if not batched:
+        if equal_filter_norms:
+            raise ValueError("equal_filter_norms needs batched=True (the filters are rescaled by a hook of the batched model)")
         models = []
         for k in tqdm(range(n_classes), desc=f"pretraining {act.name} autoencoders", leave=False, mininterval=2.0,
                       disable=not progress):
@@ -573,7 +592,8 @@ def pretrain_class_autoencoders(x, y, n_classes: int, n_hidden: int, activation=
         return m.losses(xs, mask[t, : active[t]], noise).sum()
 
     fit(model, loss_fn, (torch.zeros(1, device=x.device),), epochs=len(index), batch_size=1, seed=seed,
-        optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), hooks=[_KeepFinished(steps)],
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9),
+        hooks=[EqualFilterNorms(), _KeepFinished(steps)] if equal_filter_norms else [_KeepFinished(steps)],
         desc=f"pretraining {n_classes} {act.name} autoencoders (batched)", progress=progress)
     stacked = model.autoencoders()
     return [stacked[order.index(k)] for k in range(n_classes)]
@@ -597,12 +617,13 @@ def pretrain_factored(model: "FactoredCSAE", x, y, *, epochs: int, lr: float, co
 
 
 def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, seed: int = 0, batch_size: int = 100,
-             weight_decay: float = 0.0, parameters=None, on_epoch_end=None, desc: str = "fine-tuning",
-             progress: bool = True) -> list[float]:
+             weight_decay: float = 0.0, equal_filter_norms: bool = False, parameters=None, on_epoch_end=None,
+             desc: str = "fine-tuning", progress: bool = True) -> list[float]:
     """Discriminative training of ``-log P(y|x)`` (Eq. 45) with SGD and momentum 0.9.
 
     ``weight_decay``: the L2 penalty the paper validated (Section 4.4; SGD's ``weight_decay``, on every trained
-    parameter).  ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
+    parameter).  ``equal_filter_norms`` rescales each class's filters to their mean norm after every step
+    (:class:`EqualFilterNorms`; a :class:`CSAE`).  ``parameters`` restricts what is trained (e.g. ``[model.C]`` for "learn normalisation
     only").  The model ends with the weights of the epoch of lowest validation error (the first
     such epoch); with ``x_val=None`` it ends with the last epoch's (a retraining for a number of epochs
     chosen on validation digits, as the paper retrains on training plus validation digits).
@@ -615,7 +636,7 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
     select = None if x_val is None else (lambda m: error_rate(m, x_val, y_val))
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
                optimizer=optimizer, seed=seed, select_best=select, on_epoch_end=on_epoch_end, desc=desc,
-               progress=progress)
+               hooks=[EqualFilterNorms()] if equal_filter_norms else (), progress=progress)
 
 
 # --------------------------------------------------------------------------
