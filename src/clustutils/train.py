@@ -189,8 +189,8 @@ def cpu_layout(model: torch.nn.Module, device: torch.device | str) -> torch.nn.M
 
     oneDNN, which runs PyTorch's CPU convolutions, computes in this layout and otherwise converts the
     weights at every call.  Measured on one thread of the book's 2-core machine
-    (``benchmarks/steps_bench.py``, Performance page), a step gets 1.0 to 1.5 times faster: chapter 3's GAR
-    network by about 1.3, no convolutional model of the book slower.  The parameters stay the same objects
+    (``benchmarks/steps_bench.py --compare-layout``, Performance page), a step of chapter 3's GAR network, chapter 5's
+    CNN autoencoder and chapter 1's LOC network gets about 1.3 times faster.  The parameters stay the same objects
     (an optimiser built on them keeps working), results equal the default layout's up to floating-point
     reordering, and models without 4-D weights are untouched.  On other devices nothing changes (the GPU
     times of the book were measured in the default layout).
