@@ -267,13 +267,10 @@ def ch02_filter_norms_model(model_name: str, seed: int, checkpoints: list[int]) 
             "epochs": epochs}
 
 
-#: The fine-tuning rates of ``ch02_rates`` (the paper validated the rate and gives none).
-CH02_RATES = (0.001, 0.003, 0.01, 0.03)
-
-
 def ch02_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     """Chapter 2's CSAE of ``model_name`` units (an activation of Table 2) as the ``cpu`` profile trains it, fine-tuned
-    from the same pretrained autoencoders at each of ``CH02_RATES`` for ``max(checkpoints)`` epochs, the epoch picked
+    from the same pretrained autoencoders at each rate of ``Settings.finetune_rate_grid`` (the paper validated the
+    rate and gives none) for ``max(checkpoints)`` epochs, the epoch picked
     on the validation digits."""
     import copy
 
@@ -283,7 +280,7 @@ def ch02_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> dict
     settings = en.BUDGET.settings("cpu")
     start = _ch02_start(settings, seed, activation=model_name)
     rates = []
-    for lr in CH02_RATES:
+    for lr in settings.finetune_rate_grid:
         started = time.time()
         epochs = _ch02_finetune(f"{model_name} at {lr:g}", {**start, "model": copy.deepcopy(start["model"])}, settings,
                                 seed, max(checkpoints), checkpoints, lr=lr)

@@ -291,6 +291,23 @@ def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
     en.finetune(last, x, y, None, None, epochs=6, lr=0.05, progress=False)  # no validation digits: the last epoch
     assert en.error_rate(last, x_val, y) == seen[-1][1] != min(error for _, error in seen)
 
+def test_the_validated_rate_is_the_one_that_repairs_the_model():
+    """From swapped autoencoders (every digit scored by the wrong class) a tiny rate cannot repair the model in a few
+    epochs and a sound one can: the validation digits must pick the sound one, whichever order the rates come in,
+    and the model returned is that rate's."""
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01, progress=False)[::-1]
+    torch.manual_seed(1)
+    x_val = x + 0.3 * torch.randn_like(x)
+    for rates in ((1e-6, 0.05), (0.05, 1e-6)):
+        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=rates, epochs=4)
+        assert rate == 0.05 and val_errors[1e-6] > 0.5 > 0.1 > val_errors[0.05], val_errors
+        assert en.error_rate(model, x_val, y) == val_errors[0.05]
+    assert en.error_rate(en.CSAE.from_autoencoders(aes), x_val, y) > 0.5  # the autoencoders were not touched
+    with pytest.raises(ValueError, match="at least one"):
+        en.pick_finetune_rate(aes, x, y, x_val, y, rates=(), epochs=1)
+
+
 def test_factored_pretraining_lowers_the_denoising_loss():
     x, y = _blobs()
     torch.manual_seed(0)
