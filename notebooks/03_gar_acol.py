@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -69,6 +69,7 @@ from clustutils.data import DatasetNotFoundError, load, load_split
 from clustutils.kmeans import kmeans
 from clustutils.notebook import start
 from clustutils.plotting import embedding_scatter, image_grid
+from clustutils.train import run_jobs
 
 
 def shared_legend(fig, axes, title="class"):
@@ -368,13 +369,15 @@ def measure_curve(model, step):
             curve_features[step] = f[:n_tsne]
 
 
-models, scores, started = {}, [], time.time()
-for s in seeds:
-    models[s] = gar.fit(x_train, config, seed=s, on_step=measure_curve if s == seeds[0] else None)
-    F_test, Z_test = gar.embed(models[s], x_test)
-    scores.append(gar.evaluate(F_test, y_test, k=n_classes, n_init=restarts, seed=s))
-    print(f"seed {s}: ACC {scores[-1]['acc']:.4f}, majority ACC {scores[-1]['majority_acc']:.4f}, "
-          f"NMI {scores[-1]['nmi']:.4f} ({time.time() - started:.0f} s so far)")
+started = time.time()
+models = {seeds[0]: gar.fit(x_train, config, seed=seeds[0], on_step=measure_curve)}
+features = [gar.embed(models[seeds[0]], x_test)[0],  # the other seeds train on the CPU's cores at once
+            *run_jobs(gar.fit_features, [(x_train, config, s, x_test) for s in seeds[1:]], device=run.device,
+                      desc="GAR, other seeds")]
+scores = [gar.evaluate(f, y_test, k=n_classes, n_init=restarts, seed=s) for s, f in zip(seeds, features)]
+for s, score in zip(seeds, scores):
+    print(f"seed {s}: ACC {score['acc']:.4f}, majority ACC {score['majority_acc']:.4f}, NMI {score['nmi']:.4f}")
+print(f"{len(seeds)} seeds in {time.time() - started:.0f} s")
 for name, (step, acc) in {"start": curve[0], "first": curve[min(1, len(curve) - 1)], "mid": curve[max(len(curve) - 2, 0)], "end": curve[-1]}.items():
     run.glue(f"curve_acc_{name}", acc)
     run.glue(f"curve_epoch_{name}", step // steps_per_epoch)
@@ -615,11 +618,10 @@ if dataset == "mnist":
     n_usps = len(x_usps)
     usps_config = dataclasses.replace(config, epochs=settings.usps_epochs)
     usps_seeds = [run.seed + i for i in range(settings.usps_seeds)]
-    usps_acc = []
-    for s in usps_seeds:
-        usps_model = gar.fit(x_usps, usps_config, seed=s, desc=f"USPS seed {s}")
-        usps_acc.append(gar.evaluate(gar.embed(usps_model, x_usps)[0], usps.labels[:n_usps], k=len(np.unique(usps.labels)),
-                                     n_init=restarts, seed=s)["acc"])
+    usps_features = run_jobs(gar.fit_features, [(x_usps, usps_config, s, x_usps) for s in usps_seeds],
+                             device=run.device, desc="GAR on USPS, seeds")
+    usps_acc = [gar.evaluate(f, usps.labels[:n_usps], k=len(np.unique(usps.labels)), n_init=restarts, seed=s)["acc"]
+                for s, f in zip(usps_seeds, usps_features)]
     usps_steps = usps_config.total_steps(n_usps)
     run.record("gar_acol", "usps", "acc", float(np.mean(usps_acc)), std=float(np.std(usps_acc)) if len(usps_acc) > 1 else None,
                seeds=usps_seeds, runs=len(usps_seeds),
@@ -690,13 +692,15 @@ studies = {
     "gar_acol_rot_t1_t3": ("{T1, T3}", gar.ROTATION_FLIPS[:3:2]),
     "gar_acol_rot_t1_t4": ("{T1, ..., T4}", gar.ROTATION_FLIPS[:4]),
 }
-study_features, study_acc = {}, {}
-for experiment, (label, transforms) in studies.items():
-    study_config = dataclasses.replace(config, n_parents=len(transforms), transforms=tuple(transforms), epochs=study_epochs)
-    study_model = gar.fit(x_train, study_config, seed=run.seed, desc=label)
-    study_features[label] = gar.embed(study_model, x_test)[0]
+study_configs = {label: dataclasses.replace(config, n_parents=len(transforms), transforms=tuple(transforms),
+                                            epochs=study_epochs) for label, transforms in studies.values()}
+study_features = dict(zip(study_configs, run_jobs(gar.fit_features, [(x_train, c, run.seed, x_test) for c in
+                                                                      study_configs.values()],
+                                                  device=run.device, desc="Figure 8 transformations")))
+study_acc = {}
+for experiment, (label, _) in studies.items():
     study_acc[label] = gar.evaluate(study_features[label], y_test, k=n_classes, n_init=restarts, seed=run.seed)["acc"]
-    steps = study_config.total_steps(n_train)
+    steps = study_configs[label].total_steps(n_train)
     run.record(experiment, recorded_as, "acc", study_acc[label], seeds=[run.seed],
                note=f"{n_train} train images{resized}, widths {config.widths}/{config.d_f}, {steps} steps = "
                     f"{study_epochs} epochs; transformations: {label}")

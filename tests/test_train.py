@@ -270,3 +270,27 @@ def test_the_engine_trains_convolutions_channels_last_on_the_cpu():
     plain = net()
     assert torch.allclose(train.cpu_layout(net(), "cpu")(x), plain(x), atol=1e-5)  # a layout, not another function
     assert train.cpu_layout(plain, "meta") is plain and plain[0].weight.is_contiguous()  # other devices: untouched
+
+
+def test_run_jobs_gives_each_job_what_a_one_thread_process_gives_in_order():
+    """Two GAR models of different seeds trained in two worker processes: each result is bit for bit its own
+    seed's in-process one-thread training, in the jobs' order (a pool that returned results as they finish, or
+    mixed the seeds, would fail); with one process the jobs run here, one after another."""
+    from clustutils.papers import ch03_gar as gar
+
+    x = torch.rand(48, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    config = gar.GarConfig(n_parents=4, k_s=2, epochs=2, batch_size=16, widths=(2, 4), d_f=8)
+    jobs = [(x, config, seed, x[:10]) for seed in (3, 0)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        expected = [gar.fit_features(*job) for job in jobs]
+        in_process = train.run_jobs(gar.fit_features, jobs, device="cpu", processes=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert not np.array_equal(expected[0], expected[1])  # the seeds differ, so order matters
+    assert all(np.array_equal(a, b) for a, b in zip(in_process, expected))
+    parallel = train.run_jobs(gar.fit_features, jobs, device="cpu", processes=2)
+    assert all(np.array_equal(a, b) for a, b in zip(parallel, expected))
+    with pytest.raises(ValueError, match="at least one process"):
+        train.run_jobs(gar.fit_features, jobs, device="cpu", processes=0)

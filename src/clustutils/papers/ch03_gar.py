@@ -40,7 +40,7 @@ __all__ = [
     "pooling_matrix", "acol_pool", "affinity", "balance", "parent_blocks", "parent_affinity", "parent_balance",
     "gar_penalty", "ROTATION_FLIPS", "TRANSFORM_NAMES", "RotationFlip", "Affine", "PixelPermutation", "scaling",
     "shearing", "translation", "FAMILY_VALUES", "translation_shifts", "transform_family", "apply_transform", "transform_batch",
-    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "evaluate", "pretext_accuracy", "MIN_SIDE", "upsample_small", "Settings", "BUDGET", "MNIST_TRAIN",
+    "pseudo_batch", "GarCNN", "GarConfig", "gar_loss", "train_gar", "fit", "embed", "fit_features", "evaluate", "pretext_accuracy", "MIN_SIDE", "upsample_small", "Settings", "BUDGET", "MNIST_TRAIN",
 ]
 
 
@@ -417,6 +417,12 @@ def embed(model: GarCNN, x: torch.Tensor, batch_size: int = 1000) -> tuple[np.nd
     model.eval()
     f, z = batched(model, x, batch_size)
     return f.cpu().numpy(), z.cpu().numpy()
+
+
+def fit_features(x: torch.Tensor, config: GarConfig, seed: int, x_eval: torch.Tensor) -> np.ndarray:
+    """F of the untransformed ``x_eval`` after :func:`fit` on ``x`` (no progress bar): one job of
+    :func:`clustutils.train.run_jobs`, which trains several such models on the CPU's cores at once."""
+    return embed(fit(x, config, seed=seed, progress=False), x_eval)[0]
 
 
 @torch.no_grad()
