@@ -300,7 +300,8 @@ def test_the_validated_rate_is_the_one_that_repairs_the_model():
     torch.manual_seed(1)
     x_val = x + 0.3 * torch.randn_like(x)
     for rates in ((1e-6, 0.05), (0.05, 1e-6)):
-        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=rates, epochs=4)
+        with pytest.warns(UserWarning, match="largest"):  # the sound rate is the grid's edge: say so
+            rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=rates, epochs=4)
         assert rate == 0.05 and val_errors[1e-6] > 0.5 > 0.1 > val_errors[0.05], val_errors
         assert en.error_rate(model, x_val, y) == val_errors[0.05]
     assert en.error_rate(en.CSAE.from_autoencoders(aes), x_val, y) > 0.5  # the autoencoders were not touched

@@ -19,6 +19,7 @@ L-BFGS on an exact gradient, without autograd.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -643,8 +644,9 @@ def pick_finetune_rate(autoencoders, x, y, x_val, y_val, *, rates, epochs: int, 
                        desc: str = "rate") -> tuple[float, "CSAE", dict]:
     """Validate the fine-tuning rate as the paper did (Section 4.4): fine-tune a :class:`CSAE` built from the same
     pretrained ``autoencoders`` at each of ``rates`` for ``epochs`` (each keeping its epoch of lowest validation
-    error) and pick the rate of lowest validation error (the first of ties).  Returns that rate, its fine-tuned model
-    and every rate's validation error; the test set plays no part."""
+    error) and pick the rate of lowest validation error (the first of ties), with a warning when it is the grid's
+    smallest or largest.  Returns that rate, its fine-tuned model and every rate's validation error; the test set
+    plays no part."""
     if not rates:
         raise ValueError("pick_finetune_rate needs at least one learning rate to validate")
     models, val_errors = {}, {}
@@ -654,6 +656,9 @@ def pick_finetune_rate(autoencoders, x, y, x_val, y_val, *, rates, epochs: int, 
                  desc=f"{desc} {lr:g}")
         val_errors[lr] = error_rate(models[lr], x_val, y_val)
     best = min(rates, key=val_errors.__getitem__)
+    if len(rates) > 1 and best in (min(rates), max(rates)):
+        warnings.warn(f"the validated fine-tuning rate {best:g} is the {'largest' if best == max(rates) else 'smallest'} "
+                      f"of {sorted(rates)}: a rate beyond the grid may do better (widen the grid)", stacklevel=2)
     return best, models[best], val_errors
 
 
