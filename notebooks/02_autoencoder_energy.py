@@ -64,7 +64,7 @@ from clustutils import results
 from clustutils.papers import ch02_energy as en
 from clustutils.data import load_split
 from clustutils.notebook import start
-from clustutils.train import fit, seed_everything
+from clustutils.train import fit, run_jobs, seed_everything
 
 run = start("02_autoencoder_energy", profile, seed=seed, device=device, data_root_dir=data_root,
             save_figures=save_figures)
@@ -528,10 +528,7 @@ print(f"{dataset}: {len(x_all)} training ({train_set.split}) and {len(x_test)} t
 
 
 def pretrain(x, y, activation, seed):
-    return en.pretrain_class_autoencoders(
-        x, y, n_classes, settings.n_hidden, activation, epochs=settings.pretrain_epochs,
-        lr=settings.learning_rate[activation], seed=seed, contraction_weight=settings.contraction_weight,
-        corruption=settings.corruption, batch_size=settings.batch_size)
+    return en.pretrain_as(settings, x, y, n_classes, activation, seed)
 
 
 # %%
@@ -594,21 +591,19 @@ print("CSAE = softmax over class energies plus learned constants (Eq. 45); gradi
 n_train = min(settings.n_train or len(x_all), len(x_all) - n_val)
 x_fit, y_fit = x_all[:n_train], y_all[:n_train]
 x_val, y_val = x_all[-n_val:], y_all[-n_val:]
-table2, finetune_rate = {}, dict(settings.finetune_learning_rate)
-for activation in ("sigmoid", "linear", "modulus", "tanh"):
-    models, s = {}, settings.seeds[0]
-    if dataset != settings.finetune_rates_dataset:  # validate this set's rate on its held-out images; keep seed 0's
-        finetune_rate[activation], models[s], by_rate = en.pick_finetune_rate(
-            pretrain(x_fit, y_fit, activation, s), x_fit, y_fit, x_val, y_val, rates=settings.finetune_rate_grid,
-            epochs=settings.finetune_epochs, seed=s, desc=f"CSAE {activation} seed {s} at rate")
-        print(f"{activation}: validation error by fine-tuning rate",
-              ", ".join(f"{lr:g}: {e:.2%}" for lr, e in by_rate.items()), f"-> {finetune_rate[activation]:g}")
-    for s in settings.seeds:
-        if s not in models:
-            models[s] = en.CSAE.from_autoencoders(pretrain(x_fit, y_fit, activation, s))
-            en.finetune(models[s], x_fit, y_fit, x_val, y_val, epochs=settings.finetune_epochs,
-                        lr=finetune_rate[activation], seed=s, desc=f"CSAE {activation} seed {s}")
-    table2[activation] = [en.error_rate(models[s], x_test, y_test) for s in settings.seeds]
+activations, first = ("sigmoid", "linear", "modulus", "tanh"), settings.seeds[0]
+finetune_rate, models = dict(settings.finetune_learning_rate), {}
+for activation in activations if dataset != settings.finetune_rates_dataset else ():
+    # this set validates its own rate on its held-out images; the first seed keeps the picked rate's model
+    finetune_rate[activation], models[activation, first], by_rate = en.pick_finetune_rate(
+        pretrain(x_fit, y_fit, activation, first), x_fit, y_fit, x_val, y_val, rates=settings.finetune_rate_grid,
+        epochs=settings.finetune_epochs, seed=first, desc=f"CSAE {activation} seed {first} at rate")
+    print(f"{activation}: validation error by fine-tuning rate",
+          ", ".join(f"{lr:g}: {e:.2%}" for lr, e in by_rate.items()), f"-> {finetune_rate[activation]:g}")
+jobs = [(a, s) for a in activations for s in settings.seeds if (a, s) not in models]  # on the CPU's cores at once
+models.update(zip(jobs, run_jobs(en.train_csae, [(x_fit, y_fit, x_val, y_val, a, s, finetune_rate[a], settings,
+                                                  n_classes) for a, s in jobs], device=run.device, desc="CSAE")))
+table2 = {a: [en.error_rate(models[a, s], x_test, y_test) for s in settings.seeds] for a in activations}
 
 # %%
 # NBVAL_IGNORE_OUTPUT

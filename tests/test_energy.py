@@ -41,6 +41,20 @@ def test_tanh_antiderivative_is_log_cosh():
     assert torch.isfinite(en.ACTIVATIONS["tanh"].H(torch.tensor([1e4, -1e4]))).all()
 
 
+def test_models_pickle_with_their_activation():
+    """A CSAE travels to a worker process and back (pickle) with the same energies; a custom activation refuses."""
+    import pickle
+
+    x = torch.rand(5, 6)
+    for name in ("sigmoid", "tanh", "linear", "modulus"):
+        model = en.CSAE(3, 6, 4, name)
+        copy = pickle.loads(pickle.dumps(model))
+        assert copy.activation is en.ACTIVATIONS[name] and torch.equal(copy(x), model(x))
+    custom = en.Activation("sigmoid", torch.sigmoid, torch.nn.functional.softplus, torch.sigmoid)
+    with pytest.raises(TypeError, match="not one of ACTIVATIONS"):
+        pickle.dumps(custom)
+
+
 def test_unknown_activation():
     with pytest.raises(ValueError, match="choose one of sigmoid"):
         en.energy(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1), torch.zeros(2), "swish")

@@ -33,7 +33,7 @@ from ..train import Hook, batch_slices, error_rate
 
 __all__ = ["Activation", "ACTIVATIONS", "reconstruct", "energy", "contraction", "laplacian", "TiedAutoencoder",
            "ClassAutoencoders", "CSAE", "rbm_negative_free_energy", "class_batches", "pretrain_class_autoencoders",
-           "error_rate", "finetune", "pick_finetune_rate",
+           "error_rate", "finetune", "pick_finetune_rate", "pretrain_as", "train_csae",
            "FactoredCSAE", "pretrain_factored", "kmeans_reconstruct", "kmeans_energy", "line_integral",
            "divergence", "fd_laplacian", "fixed_points_1d", "stationary_kind", "EnergyOffsets", "fit_constants",
            "Settings", "BUDGET"]
@@ -48,6 +48,13 @@ class Activation:
     H: Callable[[torch.Tensor], torch.Tensor]
     dh: Callable[[torch.Tensor], torch.Tensor]
     smooth: bool = True  # differentiable everywhere (contraction penalty) or not (denoising)
+
+    def __reduce__(self):
+        """A registered activation pickles by its name (its functions may be lambdas), so that models built on it
+        travel to worker processes (:func:`clustutils.train.run_jobs`); another cannot be pickled."""
+        if ACTIVATIONS.get(self.name) is not self:
+            raise TypeError(f"activation {self.name!r} is not one of ACTIVATIONS, so it cannot be pickled")
+        return _act, (self.name,)
 
 
 def _logcosh(u):
@@ -638,6 +645,26 @@ def finetune(model: nn.Module, x, y, x_val, y_val, *, epochs: int, lr: float, se
     return fit(model, lambda m, xb, yb: F.cross_entropy(m(xb), yb), (x, y), epochs=epochs, batch_size=batch_size,
                optimizer=optimizer, seed=seed, select_best=select, on_epoch_end=on_epoch_end, desc=desc,
                hooks=[EqualFilterNorms()] if equal_filter_norms else (), progress=progress)
+
+
+def pretrain_as(settings: "Settings", x, y, n_classes: int, activation: str, seed: int,
+                progress: bool = True) -> list[TiedAutoencoder]:
+    """:func:`pretrain_class_autoencoders` with the sizes, epochs, rates and regularisation of ``settings``."""
+    return pretrain_class_autoencoders(
+        x, y, n_classes, settings.n_hidden, activation, epochs=settings.pretrain_epochs,
+        lr=settings.learning_rate[activation], seed=seed, contraction_weight=settings.contraction_weight,
+        corruption=settings.corruption, batch_size=settings.batch_size, progress=progress)
+
+
+def train_csae(x, y, x_val, y_val, activation: str, seed: int, lr: float, settings: "Settings",
+               n_classes: int) -> "CSAE":
+    """Table 2's CSAE: class autoencoders pretrained as ``settings`` says (:func:`pretrain_as`), then fine-tuned at
+    ``lr`` for ``settings.finetune_epochs`` epochs, ending on the epoch of lowest validation error.  No progress
+    bars: one job of :func:`clustutils.train.run_jobs`, which trains several on the CPU's cores at once."""
+    model = CSAE.from_autoencoders(pretrain_as(settings, x, y, n_classes, activation, seed, progress=False))
+    finetune(model, x, y, x_val, y_val, epochs=settings.finetune_epochs, lr=lr, seed=seed, batch_size=settings.batch_size,
+             progress=False)
+    return model
 
 
 def pick_finetune_rate(autoencoders, x, y, x_val, y_val, *, rates, epochs: int, seed: int = 0, batch_size: int = 100,
