@@ -305,6 +305,7 @@ def test_finetuning_ends_on_the_best_validation_epoch_and_reports_every_epoch():
     en.finetune(last, x, y, None, None, epochs=6, lr=0.05, progress=False)  # no validation digits: the last epoch
     assert en.error_rate(last, x_val, y) == seen[-1][1] != min(error for _, error in seen)
 
+
 def test_the_validated_rate_is_the_one_that_repairs_the_model():
     """From swapped autoencoders (every digit scored by the wrong class) a tiny rate cannot repair the model in a few
     epochs and a sound one can: the validation digits must pick the sound one, whichever order the rates come in,

@@ -126,7 +126,7 @@ def test_a_rehearsal_through_the_kit_runs_the_chapter_cut_short_and_unpack_refus
     monkeypatch.setenv("CLUSTUTILS_DATA", str(shared_data))
     assert cli.main(["--book", str(book), "bundle", "00", "--no-wheels"]) == 0
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLUSTUTILS_")}, "PYTHON": sys.executable}
-    out = tmp_path / "out"  # 6 s: past the kit's start (sources hashed, torch imported), within chapter 00's 10+ s
+    out = tmp_path / "out"
     done = subprocess.run(["bash", str(book / ".gpu" / "run.sh"), str(out), "gpu", "--rehearse", "2"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "00: done" in done.stdout, done.stdout + done.stderr
