@@ -1,4 +1,5 @@
 import dataclasses
+import warnings
 
 import pytest
 import torch
@@ -322,6 +323,29 @@ def test_the_validated_rate_is_the_one_that_repairs_the_model():
     assert en.error_rate(en.CSAE.from_autoencoders(aes), x_val, y) > 0.5  # the autoencoders were not touched
     with pytest.raises(ValueError, match="at least one"):
         en.pick_finetune_rate(aes, x, y, x_val, y, rates=(), epochs=1)
+
+
+def test_a_pick_at_the_grids_edge_extends_the_grid_beyond_that_edge():
+    """``extend`` continues the grid geometrically past the edge the pick sits on, and stops once the pick is inside:
+    above (0.05 is the best of the grid; 2.5 is worse, so 0.05 is inside and nothing more is tried) and below (at 10
+    and 30 the model barely repairs; 10 * 10 / 30 does, and with no extension left it is the edge: warned)."""
+    x, y = _blobs()
+    aes = en.pretrain_class_autoencoders(x, y, 2, 3, "sigmoid", epochs=10, lr=0.01, progress=False)[::-1]
+    torch.manual_seed(1)
+    x_val = x + 0.3 * torch.randn_like(x)
+    with pytest.warns(UserWarning, match="largest"):
+        rate, _, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(1e-4, 1e-3, 0.05), epochs=4)
+    assert rate == 0.05 and list(val_errors) == [1e-4, 1e-3, 0.05]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the extended grid: no warning
+        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(1e-4, 1e-3, 0.05), epochs=4, extend=2)
+    assert rate == 0.05 and list(val_errors) == [1e-4, 1e-3, 0.05, 2.5] and val_errors[2.5] > val_errors[0.05]
+    with pytest.warns(UserWarning, match="smallest"):
+        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(10.0, 30.0), epochs=4, extend=1)
+    assert list(val_errors) == [10.0, 30.0, 3.33] and rate == 3.33, val_errors
+    assert val_errors[3.33] < 0.05 < val_errors[10.0] and en.error_rate(model, x_val, y) == val_errors[3.33]
+    with pytest.raises(ValueError, match="extend"):
+        en.pick_finetune_rate(aes, x, y, x_val, y, rates=(0.01,), epochs=1, extend=-1)
 
 
 def test_factored_pretraining_lowers_the_denoising_loss():
