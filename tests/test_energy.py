@@ -340,8 +340,9 @@ def test_a_pick_at_the_grids_edge_extends_the_grid_beyond_that_edge():
         warnings.simplefilter("error")  # inside the extended grid: no warning
         rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(1e-4, 1e-3, 0.05), epochs=4, extend=2)
     assert rate == 0.05 and list(val_errors) == [1e-4, 1e-3, 0.05, 2.5] and val_errors[2.5] > val_errors[0.05]
-    with pytest.warns(UserWarning, match="smallest"):
-        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(10.0, 30.0), epochs=4, extend=1)
+    with pytest.warns(UserWarning, match="^blobs: .* smallest"):  # named: two validations' warnings both show
+        rate, model, val_errors = en.pick_finetune_rate(aes, x, y, x_val, y, rates=(10.0, 30.0), epochs=4, extend=1,
+                                                        desc="blobs")
     assert list(val_errors) == [10.0, 30.0, 3.33] and rate == 3.33, val_errors
     assert val_errors[3.33] < 0.05 < val_errors[10.0] and en.error_rate(model, x_val, y) == val_errors[3.33]
     with pytest.raises(ValueError, match="extend"):

@@ -674,8 +674,8 @@ def pick_finetune_rate(autoencoders, x, y, x_val, y_val, *, rates, epochs: int, 
     error) and pick the rate of lowest validation error (the first validated of ties).  While the pick is the
     smallest or largest rate validated, up to ``extend`` more rates continue the grid geometrically beyond that edge
     (the edge rate times the ratio of the two rates at that edge: 0.01, 0.03 -> 0.09), each validated in turn; a pick
-    still at an edge is warned about.  Returns that rate, its fine-tuned model and every validated rate's validation
-    error; the test set plays no part."""
+    still at an edge is warned about, naming ``desc`` (so that each validation's warning shows).  Returns that rate,
+    its fine-tuned model and every validated rate's validation error; the test set plays no part."""
     if not rates:
         raise ValueError("pick_finetune_rate needs at least one learning rate to validate")
     if extend < 0:
@@ -702,8 +702,9 @@ def pick_finetune_rate(autoencoders, x, y, x_val, y_val, *, rates, epochs: int, 
         validate(float(f"{outer * outer / inner:.3g}"))
     best, ordered = min(val_errors, key=val_errors.__getitem__), sorted(val_errors)
     if edge(best, ordered):
-        warnings.warn(f"the validated fine-tuning rate {best:g} is the {'largest' if best == ordered[-1] else 'smallest'} "
-                      f"of {ordered}: a rate beyond them may do better (widen the grid or extend it)", stacklevel=2)
+        warnings.warn(f"{desc}: the validated fine-tuning rate {best:g} is the "
+                      f"{'largest' if best == ordered[-1] else 'smallest'} of {ordered}: a rate beyond them may do "
+                      "better (widen the grid or extend it)", stacklevel=2)
     return best, models[best], val_errors
 
 
