@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -61,11 +61,11 @@ from sklearn.cluster import KMeans
 from tqdm import tqdm
 
 from clustutils import autoencoders, metrics
-from clustutils.papers import baselines as dc
 from clustutils.papers import ch04_cm as cm
 from clustutils.data import load
 from clustutils.notebook import start
 from clustutils.plotting import image_grid
+from clustutils.train import run_jobs
 
 run = start("04b_deep_clustering", profile, seed=seed, device=device, data_root_dir=data_root, save_figures=save_figures)
 started = time.time()
@@ -230,51 +230,34 @@ def aecm_from_pretrained(name, ae, codes, run_seed):
 
 
 n_clusters = {name: len(np.unique(y)) for name, (_, y, _) in datasets.items()}
-deep_scores, deep_models, timings, log = {}, {}, {}, []
-steps = tqdm(total=len(names) * deep_runs * (3 + len(baselines)), desc="deep models")
-for name in names:
+starts, tensors, deep_scores, deep_models, timings, log = {}, {}, {}, {}, {}, []
+for name, r in tqdm([(name, r) for name in names for r in range(deep_runs)], desc="shared starts"):
     x, y, _ = datasets[name]
-    xt, k, batch = torch.from_numpy(x).to(run.device), n_clusters[name], per_set[name].aecm_batch
-    for r in range(deep_runs):
-        run_seed = run.seed + r
-        t0 = time.time()
-        ae, message = pretrained_autoencoder(name, xt, run_seed)
-        log.append(message)
-        timings[name, "pretraining"] = time.time() - t0
-        codes = autoencoders.encode(ae.encoder, xt)
-        ae_km = KMeans(k, n_init=kmeans_restarts, random_state=run_seed).fit(codes.cpu().numpy())
-        deep_scores.setdefault((name, "ae_kmeans"), []).append(metrics.clustering_scores(y, ae_km.labels_))
-        steps.update()
+    tensors[name], run_seed = torch.from_numpy(x).to(run.device), run.seed + r
+    t0 = time.time()
+    ae, message = pretrained_autoencoder(name, tensors[name], run_seed)
+    log.append(message)
+    timings[name, "pretraining"] = time.time() - t0
+    codes = autoencoders.encode(ae.encoder, tensors[name]).cpu().numpy()
+    starts[name, run_seed] = ae, KMeans(n_clusters[name], n_init=kmeans_restarts, random_state=run_seed).fit(codes)
 
-        t0 = time.time()
-        model = aecm_from_pretrained(name, ae, codes, run_seed)
-        autoencoders.train_clustering(model, xt, epochs=joint_epochs[name], batch_size=batch, seed=run_seed, progress=False)
-        deep_scores.setdefault((name, "aecm_pre"), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
-        deep_models[name, "aecm_pre"] = model
-        timings[name, "aecm_pre"] = time.time() - t0
-        steps.update()
-
-        t0 = time.time()
-        torch.manual_seed(run_seed)
-        model = cm.AECM(x.shape[1], k, n_latent=per_set[name].aecm_n_latent, alpha=per_set[name].aecm_alpha,
-                        beta=beta, lam=lam).to(run.device)
-        autoencoders.train_clustering(model, xt, epochs=rand_epochs[name], batch_size=batch, seed=run_seed, progress=False)
-        deep_scores.setdefault((name, "aecm_rand"), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
-        timings[name, "aecm_rand"] = time.time() - t0
-        steps.update()
-
-        for baseline in baselines:
-            t0 = time.time()
-            copy = autoencoders.Autoencoder(x.shape[1], per_set[name].aecm_n_latent).to(run.device)
-            copy.load_state_dict(ae.state_dict())
-            extra = {"assignments": torch.from_numpy(ae_km.labels_)} if baseline == "DCN" else {}
-            model = getattr(dc, baseline)(copy, ae_km.cluster_centers_, **extra, **baseline_settings[baseline]).to(run.device)
-            autoencoders.train_clustering(model, xt, epochs=baseline_epochs[name], batch_size=256, seed=run_seed,
-                                          progress=False)
-            deep_scores.setdefault((name, baseline.lower()), []).append(metrics.clustering_scores(y, model.predict(xt).cpu().numpy()))
-            timings[name, baseline.lower()] = time.time() - t0
-            steps.update()
-steps.close()
+# every deep model from its shared start: independent trainings, on the CPU's cores at once
+specs = {name: {"n_clusters": n_clusters[name], "alpha": per_set[name].aecm_alpha, "beta": beta, "lam": lam,
+                "batch": per_set[name].aecm_batch, "cm_epochs": cm_pretrain_epochs, "kmeans_restarts": kmeans_restarts,
+                "epochs": {"aecm_pre": joint_epochs[name], "aecm_rand": rand_epochs[name],
+                           **{b.lower(): baseline_epochs[name] for b in baselines}},
+                "options": {b.lower(): baseline_settings[b] for b in baselines}} for name in names}
+jobs = [(method, tensors[name], *starts[name, seed], specs[name], seed) for name, seed in starts for method in cm.DEEP_METHODS]
+trained = iter(run_jobs(cm.train_deep, jobs, device=run.device, desc="deep models"))
+for (name, seed), (ae, ae_km) in starts.items():  # the rows in the order of the table: AE + k-means first
+    y = datasets[name][1]
+    deep_scores.setdefault((name, "ae_kmeans"), []).append(metrics.clustering_scores(y, ae_km.labels_))
+    for method in cm.DEEP_METHODS:
+        model, timings[name, method] = next(trained)
+        deep_scores.setdefault((name, method), []).append(
+            metrics.clustering_scores(y, model.predict(tensors[name]).cpu().numpy()))
+        if method == "aecm_pre":
+            deep_models[name, method] = model
 print("\n".join(log))
 print(" | ".join(f"{n} {m} {runs[-1]['acc']:.3f}" + (f" ({timings[n, m]:.0f} s)" if (n, m) in timings else "")
                  for (n, m), runs in deep_scores.items()))

@@ -169,3 +169,38 @@ def test_aecm_start_keeps_the_kmeans_partition_and_unit_centroids(blobs):
     assert abs(float((model.cm.mu.detach()**2).sum(1).mean()) - 1) < 1e-4  # codes rescaled to unit mean centroid norm
     with torch.no_grad():
         assert torch.allclose(model.ae(x)[1], ae(x)[1], atol=1e-4)  # the reconstruction is unchanged
+
+
+def test_train_deep_jobs_train_each_method_and_give_in_workers_what_they_give_here(blobs):
+    """Notebook 04b's deep models as :func:`~clustutils.train.run_jobs` runs them, from a k-means start that puts
+    some blobs' points in the wrong clusters: every method trains (the encoder moves away from the pretrained one's),
+    and two worker processes return bit for bit the predictions of the same jobs run here on one thread, in order
+    (a job that did not seed itself, or a pool that mixed the jobs up, would fail)."""
+    from types import SimpleNamespace
+
+    from clustutils.train import run_jobs
+
+    x, y = blobs
+    ae = _pretrained(x)
+    start = _bad_start(ae, x, y)
+    kmeans_start = SimpleNamespace(cluster_centers_=start.numpy(),
+                                   labels_=torch.cdist(autoencoders.encode(ae.encoder, x), start).argmin(1).numpy())
+    spec = {"n_clusters": 3, "alpha": 2.0, "beta": 1.0, "lam": 0.1, "batch": 32, "cm_epochs": 2, "kmeans_restarts": 3,
+            "epochs": dict.fromkeys(cm.DEEP_METHODS, 3), "options": {"idec": {"gamma": 0.1}}}
+    jobs = [(method, x, ae, kmeans_start, spec, 0) for method in cm.DEEP_METHODS]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = [cm.train_deep(*job) for job in jobs]
+    finally:
+        torch.set_num_threads(threads)
+    for method, (model, seconds) in zip(cm.DEEP_METHODS, here):
+        assert seconds > 0
+        if method != "aecm_rand":  # the others start from ae: training moved the encoder
+            assert not torch.equal(model.ae.encoder[0].weight, ae.encoder[0].weight), method
+    predictions = [model.predict(x) for model, _ in here]
+    workers = run_jobs(cm.train_deep, jobs, device="cpu", processes=2)
+    assert all(torch.equal(model.predict(x), p) for (model, _), p in zip(workers, predictions))
+    assert len({tuple(p.tolist()) for p in predictions}) > 1  # the methods differ, so the order is checked
+    with pytest.raises(ValueError, match="unknown deep method"):
+        cm.train_deep("kmeans", x, ae, kmeans_start, spec, 0)

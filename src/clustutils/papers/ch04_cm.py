@@ -30,7 +30,7 @@ from ..train import WeightAverage, batched, error_rate, fit
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
            "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "scaled_alpha",
            "Settings", "BUDGET", "DeepSettings", "DEEP_BUDGET", "dataset_settings", "DatasetSettings",
-           "for_dataset", "AECM", "aecm_start", "orthonormality_penalty"]
+           "for_dataset", "AECM", "aecm_start", "orthonormality_penalty", "DEEP_METHODS", "train_deep"]
 
 LOG_EPS = 1e-10
 
@@ -404,3 +404,45 @@ def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: f
     return model
 
 
+#: Notebook 04b's deep models, trained from a data set's shared start by :func:`train_deep`.
+DEEP_METHODS = ("aecm_pre", "aecm_rand", "dec", "idec", "dcn", "dkm")
+
+
+def train_deep(method: str, x, ae: Autoencoder, kmeans_start, spec: dict, seed: int) -> tuple[nn.Module, float]:
+    """One of notebook 04b's deep models (:data:`DEEP_METHODS`) trained on ``x`` from its data set's shared start;
+    returns the trained model and its wall time in seconds.  A job for :func:`clustutils.train.run_jobs`.
+
+    ``ae`` is the pretrained autoencoder and ``kmeans_start`` scikit-learn's k-means fitted on its codes.
+    ``aecm_pre``: :func:`aecm_start` from ``ae`` (``spec``'s ``n_clusters``, ``alpha``, ``beta``, ``lam``, ``cm_epochs``,
+    ``batch``, ``kmeans_restarts``), then joint training; ``aecm_rand``: an :class:`AECM` of ``ae``'s shape from
+    Glorot initialisation (seeded by ``seed``); ``dec``, ``idec``, ``dcn``, ``dkm``: the baseline of
+    :mod:`~clustutils.papers.baselines` on a copy of ``ae``, started from ``kmeans_start``'s centroids (and, for DCN, its
+    assignments), with ``spec['options'][method]`` as keyword arguments, at batch 256.  Every model trains for
+    ``spec['epochs'][method]`` epochs with Adam (:func:`~clustutils.autoencoders.train_clustering`, seeded by ``seed``).
+    """
+    import copy
+    import time
+
+    from ..autoencoders import encode, train_clustering
+    from . import baselines
+
+    if method not in DEEP_METHODS:
+        raise ValueError(f"unknown deep method {method!r}; the methods: {', '.join(DEEP_METHODS)}")
+    started, epochs = time.time(), spec["epochs"][method]
+    torch.manual_seed(seed)
+    if method in ("aecm_pre", "aecm_rand"):
+        if method == "aecm_pre":
+            model = aecm_start(ae, encode(ae.encoder, x), spec["n_clusters"], alpha=spec["alpha"], beta=spec["beta"],
+                               lam=spec["lam"], cm_epochs=spec["cm_epochs"], batch_size=spec["batch"],
+                               kmeans_restarts=spec["kmeans_restarts"], seed=seed)
+        else:
+            hidden = tuple(layer.out_features for layer in ae.encoder if isinstance(layer, nn.Linear))[:-1]
+            model = AECM(x.shape[1], spec["n_clusters"], n_latent=ae.encoder[-1].out_features, alpha=spec["alpha"],
+                         beta=spec["beta"], lam=spec["lam"], hidden=hidden).to(x.device)
+        train_clustering(model, x, epochs=epochs, batch_size=spec["batch"], seed=seed, progress=False)
+    else:
+        extra = {"assignments": torch.from_numpy(kmeans_start.labels_)} if method == "dcn" else {}
+        model = getattr(baselines, method.upper())(copy.deepcopy(ae), kmeans_start.cluster_centers_, **extra,
+                                                   **spec["options"].get(method, {})).to(x.device)
+        train_clustering(model, x, epochs=epochs, batch_size=256, seed=seed, progress=False)
+    return model, time.time() - started
