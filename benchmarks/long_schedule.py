@@ -40,7 +40,7 @@ the learning" (Section 4.3) and used in its Table 5 runs.  The sigmoid CSAE as t
 autoencoder's filters rescaled to their mean norm after every step in neither phase, in pretraining, in fine-tuning or
 in both; fine-tuned for 30 epochs, the epoch picked on the validation digits (also among the first 10, the profile's).
 
-``ch02_pretraining`` (about 25 minutes on 2 cores): the pretraining the paper chose "by visual inspection" of the
+``ch02_pretraining`` (about 20 minutes on 2 cores): the pretraining the paper chose "by visual inspection" of the
 filters and gives no rate or length for.  The sigmoid CSAE on the ``cpu`` profile's sizes, its autoencoders pretrained at
 0.01 (the profile's), 0.03 and 0.1 for 10 (the profile's), 30 and 100 epochs, each fine-tuned for 30 epochs at the
 profile's rate with the epoch picked on the validation digits (also among the first 10, the profile's); then the point
