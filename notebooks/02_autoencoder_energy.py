@@ -54,6 +54,7 @@ import copy
 import math
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -827,7 +828,8 @@ if filter_norms is not None:
 # pretrains the point of lowest validation error again on all training digits, validation digits included, as the
 # paper did. Each point keeps the range of its pretrained weights and the share of its hidden units that no longer
 # respond (an output below 0.01 or above 0.99 on every validation digit of the unit's class). It took
-# {glue:text}`pre_minutes:.0f` minutes on two cores; the next cell reads its committed results.
+# {glue:text}`pre_minutes:.0f` minutes on two cores; the next cell reads its committed results, and
+# the figure after it draws them.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -870,6 +872,32 @@ if pretraining is not None:
         run.glue(f"{key}_weight_high", max(max(-m["pretrained_min_weight"], m["pretrained_max_weight"]) for m in ms))
         run.glue(f"{key}_test_low", min(tests))
         run.glue(f"{key}_test_high", max(tests))
+
+# %% mystnb={"figure": {"caption": "The sigmoid CSAE on MNIST pretrained at three rates for 10, 30 and 100 epochs, one seed (benchmarks/long_schedule.py ch02_pretraining; commit and machine in the cell above): test error after fine-tuning, at the epoch the validation digits pick (left, log scale), and the largest pretrained weight (right), against the paper's 1.27% and the 4.72 of its pretrained filters (dashed). The labels on the right give the share of hidden units that no longer respond.", "name": "fig-energy-pretraining"}}
+if pretraining is not None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6, 2.8))
+    for lr, colour in zip((0.01, 0.03, 0.1), ("C0", "C1", "C3")):
+        ms = sorted((m for m in points if m["pretrain_learning_rate"] == lr), key=lambda m: m["pretrain_epochs"])
+        epochs = [m["pretrain_epochs"] for m in ms]
+        left.plot(epochs, [100 * m["checkpoints"][-1]["test_error"] for m in ms], "o-", color=colour, label=f"rate {lr:g}")
+        weights = [max(-m["pretrained_min_weight"], m["pretrained_max_weight"]) for m in ms]
+        right.plot(epochs, weights, "o-", color=colour)
+        for e, w, m in zip(epochs, weights, ms):  # the share of silent units; 0.01's below its line, the others above
+            right.annotate(f"{m['pretrained_constant_units']:.0%}", (e, w), textcoords="offset points",
+                           xytext=(0, -11 if lr == 0.01 else 5), ha="center", fontsize="x-small", color=colour)
+    if dataset == "mnist":
+        left.axhline(100 * paper_table2["sigmoid"], color="grey", linestyle="--", linewidth=1, label="paper (Table 2)")
+    right.axhline(4.72, color="grey", linestyle="--", linewidth=1)
+    left.set(xscale="log", yscale="log", xlabel="pretraining epochs", ylabel="test error (%)", yticks=[1, 2, 5, 10])
+    left.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    right.set(xscale="log", xlabel="pretraining epochs", ylabel="largest |weight|", ylim=(0, 5.5))
+    for ax in (left, right):
+        ax.set_xticks(epochs, [str(e) for e in epochs])
+        ax.minorticks_off()
+    left.legend(fontsize="x-small")
+    fig.tight_layout()
+    run.savefig(fig, "pretraining")
+    plt.show()
 
 # %% [markdown]
 # ## 9. Variations of the model (Table 4)
