@@ -20,10 +20,12 @@ __all__ = ["Autoencoder", "pretrain_autoencoder", "pretrained_autoencoder", "enc
 
 
 class Autoencoder(nn.Module):
-    """Fully connected autoencoder ``n_input - hidden - n_latent`` with a mirrored decoder (linear ends)."""
+    """Fully connected autoencoder ``n_input - hidden - n_latent`` with a mirrored decoder (linear ends); ``hidden``
+    and ``n_latent`` stay attributes, so that a model of the same shape can be built."""
 
     def __init__(self, n_input: int, n_latent: int = 10, hidden=(500, 500, 2000), negative_slope: float = 0.2):
         super().__init__()
+        self.hidden, self.n_latent = tuple(hidden), n_latent
 
         def mlp(sizes):
             layers = []

@@ -390,7 +390,7 @@ def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: f
        codes (no weight averaging).  The joint training is :func:`train_clustering`'s.
     """
     model = AECM(ae.encoder[0].in_features, n_clusters, n_latent=codes.shape[1], alpha=alpha, beta=beta, lam=lam,
-                 hidden=tuple(layer.out_features for layer in ae.encoder if isinstance(layer, nn.Linear))[:-1])
+                 hidden=ae.hidden)
     model = model.to(codes.device)
     model.ae.load_state_dict(ae.state_dict())
     km = kmeans(codes, n_clusters, n_init=kmeans_restarts, seed=seed)
@@ -436,9 +436,8 @@ def train_deep(method: str, x, ae: Autoencoder, kmeans_start, spec: dict, seed: 
                                lam=spec["lam"], cm_epochs=spec["cm_epochs"], batch_size=spec["batch"],
                                kmeans_restarts=spec["kmeans_restarts"], seed=seed)
         else:
-            hidden = tuple(layer.out_features for layer in ae.encoder if isinstance(layer, nn.Linear))[:-1]
-            model = AECM(x.shape[1], spec["n_clusters"], n_latent=ae.encoder[-1].out_features, alpha=spec["alpha"],
-                         beta=spec["beta"], lam=spec["lam"], hidden=hidden).to(x.device)
+            model = AECM(x.shape[1], spec["n_clusters"], n_latent=ae.n_latent, alpha=spec["alpha"], beta=spec["beta"],
+                         lam=spec["lam"], hidden=ae.hidden).to(x.device)
         train_clustering(model, x, epochs=epochs, batch_size=spec["batch"], seed=seed, progress=False)
     else:
         extra = {"assignments": torch.from_numpy(kmeans_start.labels_)} if method == "dcn" else {}
