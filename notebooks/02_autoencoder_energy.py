@@ -1093,8 +1093,8 @@ print(results.format_table(mine))
 # {glue:text}`norms_none_test_10:.2%` after {glue:text}`norms_first_epochs:d` epochs, with it in both phases
 # {glue:text}`norms_both_test_10:.2%`), and no weight grew beyond ±{glue:text}`norms_weight_high:.2f`, far from
 # the ±4.72 of the paper's pretrained filters. Nor does the pretraining's rate or length (the study before
-# Section 9). At 0.01, longer pretraining widens the weights from this profile's {glue:text}`pre_ours_low:.2f` to
-# {glue:text}`pre_ours_high:.2f` to at most ±{glue:text}`pre_lr001_weight_high:.2f` and leaves the test error
+# Section 9). At 0.01, longer pretraining widens the weights (this profile's span {glue:text}`pre_ours_low:.2f` to
+# {glue:text}`pre_ours_high:.2f`) to at most ±{glue:text}`pre_lr001_weight_high:.2f` and leaves the test error
 # between {glue:text}`pre_lr001_test_low:.2%` and {glue:text}`pre_lr001_test_high:.2%`. At 0.03,
 # {glue:text}`pre_lr003_constant_low:.0%` to {glue:text}`pre_lr003_constant_high:.0%` of the units stop responding
 # (test error {glue:text}`pre_lr003_test_low:.2%` to {glue:text}`pre_lr003_test_high:.2%`). At 0.1,
