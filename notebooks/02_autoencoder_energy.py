@@ -895,7 +895,6 @@ if pretraining is not None:
         ax.set_xticks(epochs, [str(e) for e in epochs])
         ax.minorticks_off()
     left.legend(fontsize="x-small")
-    fig.tight_layout()
     run.savefig(fig, "pretraining")
     plt.show()
 
