@@ -117,6 +117,23 @@ def test_unknown_parameters_are_refused_naming_the_notebooks_parameters(tmp_path
     assert "seed = 0" in capsys.readouterr().out
 
 
+def test_an_unknown_dataset_is_refused_before_anything_runs(tmp_path):
+    book = _tiny_book(tmp_path)
+    (book / "notebooks" / "00_x.py").write_text((book / "notebooks" / "00_x.py").read_text().replace(
+        "seed = 0", "seed = 0\ndataset = \"digits\""))
+    for extra in ([], ["--dry-run"]):
+        with pytest.raises(SystemExit, match=r"unknown dataset 'digitz'; the names clustutils.data.load knows: mnist, "):
+            cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "-p", "dataset", "digitz", *extra])
+    with pytest.raises(SystemExit, match="unknown dataset 3"):
+        cli.main(["--book", str(book), "run", "00", "--profile", "smoke", "-p", "dataset", "3", "--dry-run"])
+    assert not (book / "_build").exists()  # nothing ran
+
+
+def test_a_file_that_cannot_be_written_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match=r"^clustutils: \[Errno 2\] No such file or directory: .*missing"):
+        cli.main(["--book", str(_tiny_book(tmp_path)), "results", "--output", str(tmp_path / "missing" / "x.md")])
+
+
 def test_a_failing_notebook_reports_its_error_first_and_the_traceback_on_request(tmp_path, capsys):
     book = _tiny_book(tmp_path)
     source = book / "notebooks" / "00_x.py"

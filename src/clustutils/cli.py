@@ -136,6 +136,12 @@ def _check_parameters(sources: list[Path], params: dict) -> None:
             listing = ", ".join(f"{k} (default {v})" for k, v in known.items())
             raise SystemExit(f"clustutils: {src.stem} has no parameter {', '.join(map(repr, unknown))}; "
                              f"its parameters: {listing}")
+    if "dataset" in params:  # refused here, not minutes later inside the notebook
+        from .data import DATASETS
+
+        if not isinstance(params["dataset"], str) or params["dataset"] not in DATASETS:
+            raise SystemExit(f"clustutils: unknown dataset {params['dataset']!r}; the names clustutils.data.load "
+                             f"knows: {', '.join(DATASETS)} (see the Datasets page)")
 
 
 def notebook_budgets(source: Path) -> dict:
@@ -519,7 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except OSError as error:  # a file or folder named on the command line that cannot be read or written
+        raise SystemExit(f"clustutils: {error}") from None
 
 
 if __name__ == "__main__":
