@@ -24,7 +24,8 @@
 #
 # Our source is the authors' slide deck, which shows the argument but not its formulas or numbers;
 # the loss, the settings and the initialisation come from the published paper and the authors'
-# code, summarised in the project's implementation notes. This chapter
+# code (github.com/Ahcene-B/clustering-Module, default branch at commit 133741d, 2021-11-29), summarised in the
+# project's implementation notes. This chapter
 #
 # 1. derives the CM from k-means step by step and checks every step numerically;
 # 2. redraws the slides' toy figures (the Dirichlet prior at work, linear partitions);
@@ -207,7 +208,7 @@ print("check passed: E4 is minimised on the simplex at gammabar_k = (alpha_k - 1
 # **The α sweep.** Three 2-D blobs of 700, 200 and 100 points, clustered by the CM with $K=3$ and
 # increasing $\alpha$ (same data, seed and schedule in every profile). The larger $\alpha$, the more
 # the sizes of the found clusters are pulled towards 1/3 each, at the price of cutting the big
-# blob. The loss follows the authors' normalisation (the sum divided by batch size × dimension), so
+# blob. The loss is the authors' TensorFlow loss (summed over the batch) divided by batch size × dimension, so
 # what matters is $(\alpha-1)$ relative to the batch size.
 
 # %%

@@ -92,76 +92,78 @@ for name in names:
 # %% [markdown]
 # ## 1. AE-CM: the CM on a learned feature map
 #
-# The CM, like k-means, draws only linear partitions (first part, Section 3). To escape them the CM runs on the codes $z = f(x)$ of an autoencoder
-# (D-500-500-2000-d, mirrored decoder $g$, LeakyReLU(0.2), Glorot initialisation) trained with it:
+# The CM, like k-means, draws only linear partitions (first part, Section 3). To escape them the CM runs on the codes
+# $z = f(x)$ of an autoencoder (D-500-500-2000-d, mirrored decoder $g$, LeakyReLU(0.2), Glorot initialisation) trained
+# with it. The slides name the loss's parts ("CM loss + reconstruction", "orthonormal"); its form is in the authors'
+# TensorFlow code, the code behind the paper's numbers (`Module/module_AECM.py` of
+# github.com/Ahcene-B/clustering-Module, default branch at commit 133741d, 2021-11-29). Summed over a batch:
 #
-# $$L = L_{\text{CM}}(z) + \beta\, \lVert x - g(z)\rVert^2 + \lambda\, \lVert \mu\mu^\top - I\rVert_F^2 .$$
+# $$L = \sum_i \lVert z_i - \textstyle\sum_k \gamma_{ik}\mu_k\rVert^2 + \sum_{i,k} \gamma_{ik}(1-\gamma_{ik})
+#   + E_4 + \lambda\, \lVert\mu\mu^\top - I\rVert_1 + \beta \sum_i \lVert x_i - g(z_i)\rVert^2 ,$$
 #
-# The slides say "CM loss + reconstruction *does not meet expectations*" and add the orthonormality
-# term so that the feature map stays invertible and the embedding does not **collapse**. Why it
-# collapses: $E_1 + E_2 + E_3$ is homogeneous of degree 2 in $(z, \mu)$. Scale the last encoder layer by
-# $c$ (so $z \to cz$), the centroids by $c$, the CM encoder's weights by $1/c$ (so $\gamma$ is unchanged)
-# and the decoder's first layer by $1/c$ (so $g(z)$ is unchanged): the reconstruction, the assignments
-# and $E_4$ stay the same while $E_1+E_2+E_3$ is multiplied by $c^2$. Without $\lambda$, the loss is
-# lowered for free by $c \to 0$: the codes shrink towards a point, the decoder's weights grow, and
-# gradient descent drifts along this direction. $\lVert\mu\mu^\top - I\rVert_F^2$ pins the centroids' scale
-# (unit norm, orthogonal), which fixes $c$. The check performs the rescaling on an AE-CM.
+# with $\lVert\cdot\rVert_1$ the sum of absolute entries. The first two terms are the CM's $E_1 + E_2 + E_3$ for
+# orthonormal centroids ($\lVert\mu_k\rVert^2 = 1$ weighs $E_2$, and $E_3$, made of the products $\mu_k^\top\mu_l$,
+# vanishes), which the $\lambda$ term asks for ({func}`clustutils.papers.ch04_cm.AECM`; a unit test checks the
+# equality). The slides say "CM loss + reconstruction *does not meet expectations*" and add the orthonormality term so
+# that the feature map stays invertible and the embedding does not **collapse**. Why it collapses: $E_1$ is
+# homogeneous of degree 2 in $(z, \mu)$. Scale the last encoder layer by $c$ (so $z \to cz$), the centroids by $c$, the
+# CM encoder's weights by $1/c$ (so $\gamma$ is unchanged) and the decoder's first layer by $1/c$ (so $g(z)$ is
+# unchanged): the reconstruction, the assignments, the second term and $E_4$ stay the same while $E_1$ is multiplied by
+# $c^2$. Without $\lambda$, the loss is lowered for free by $c \to 0$: the codes shrink towards a point, the decoder's
+# weights grow, and gradient descent drifts along this direction. The $\lambda$ term pins the centroids' scale (unit
+# norm, orthogonal), which fixes $c$. The check performs the rescaling on an AE-CM.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(seed)
 probe_model = cm.AECM(30, 4, n_latent=5, alpha=3.0, hidden=(20,)).double()
 probe_x = torch.rand(64, 30, dtype=torch.float64)
-
-
-def cm_terms_of(model, x):
-    z = model.ae.encoder(x)
-    return cm.cm_loss_terms(z, model.cm(z), model.cm.mu, model.cm.alpha)
-
-
-before, before_cm = probe_model.loss_terms(probe_x), cm_terms_of(probe_model, probe_x)
+before = probe_model.loss_terms(probe_x)
 scale = 0.1
 autoencoders.rescale_codes(probe_model.ae, scale)  # z -> c z, decoder's first layer / c
 with torch.no_grad():
     probe_model.cm.encoder.weight.div_(scale)  # gamma unchanged
     probe_model.cm.mu.mul_(scale)
-after, after_cm = probe_model.loss_terms(probe_x), cm_terms_of(probe_model, probe_x)
-assert torch.allclose(after["reconstruction"], before["reconstruction"], rtol=1e-10)
-assert torch.allclose(after_cm["E4"], before_cm["E4"], rtol=1e-10)
-for term in ("E1", "E2", "E3"):
-    assert torch.allclose(after_cm[term], scale**2 * before_cm[term], rtol=1e-8, atol=1e-14)
+after = probe_model.loss_terms(probe_x)
+for term in ("reconstruction", "E2", "E4"):
+    assert torch.allclose(after[term], before[term], rtol=1e-10)
+assert torch.allclose(after["E1"], scale**2 * before["E1"], rtol=1e-8)
 assert not torch.allclose(after["orthonormality"], before["orthonormality"])
-print("check passed: shrinking the codes by c leaves reconstruction, assignments and E4 unchanged and scales "
-      "E1+E2+E3 by c^2; only the orthonormality term resists")
+print("check passed: shrinking the codes by c leaves reconstruction, assignments, the second term and E4 unchanged "
+      "and scales E1 by c^2; only the orthonormality term resists")
 
 # %% [markdown]
 # ## 2. AE-CM beside AE + k-means, DEC, IDEC, DCN and DKM
 #
-# **Settings.** The slides give none; the implementation notes give two sets. Our loss has the normalisation of the
-# authors' PyTorch example (CM loss over batch × d, β on the mean squared error), so we take its β = 100
-# and λ = 0.1 and Adam with lr 1e-3, ε = 1e-3, and the TensorFlow code's per-dataset code size, α and
-# batch (MNIST d = 10, α = 230, batch 500; USPS d = 30, α = 3, batch 45). The PyTorch example's α = 1.1
-# is a nearly flat prior; on our unit-test blobs it merged clusters, while the TensorFlow α kept them
-# apart (a check on synthetic data, not on the test labels).
+# **Settings.** The slides give none. The loss is the TensorFlow code's (Section 1), and so are its settings
+# (`Tuned_Param.py` and `AECM.py` at commit 133741d): code size d, β, α and batch per data set (MNIST d = 10, β = 5,
+# α = 230, batch 500; USPS d = 30, β = 0.04, α = 3, batch 45), λ = 1 for every data set, Adam with lr 1e-3 and
+# ε = 1e-3. A data set they did not use gets MNIST's values ({func}`clustutils.papers.ch04_cm.dataset_settings`); a
+# batch other than theirs scales α − 1 and λ with it, since $E_4$ and the λ term come once per batch while the other
+# terms sum over its samples. The repository also holds a PyTorch example for MNIST with another parametrisation
+# (E1-E3 divided by batch × dimension, $E_4$ not; β on the *mean* squared error; the squared Frobenius norm for the
+# λ term; batch 256, α = 1.1, β = 100, λ = 0.1, AdamW). Earlier versions of this chapter mixed the two: the PyTorch
+# example's β and λ with the TensorFlow code's α and batch, on a loss that also divided $E_4$. In the TensorFlow
+# code's terms that weighed USPS's reconstruction about 300 times as heavily as the authors do (β = 100 on the mean
+# is β = 100 · d / D ≈ 12 on the sum, against their 0.04). This version follows the TensorFlow code throughout.
 #
 # - **Pretraining** (shared by AE + k-means, AE-CM+pre, DEC, IDEC, DCN, DKM): end-to-end Adam on the
 #   mean squared error, batch 256, cached with {func}`clustutils.train.fit_cached`. The authors pretrain
-#   100 epochs; DEC/IDEC pretrain a stacked denoising autoencoder layer-wise, which we replace by this
-#   common end-to-end pretraining (stated deviation).
+#   100 epochs at batch 256 with SGD (lr 0.01, momentum 0.9; `AE.py`), which we replace by Adam, the optimiser
+#   of every other training here (stated deviation); DEC/IDEC pretrain a stacked denoising autoencoder layer-wise,
+#   which we replace by this common end-to-end pretraining (stated deviation).
 # - **AE + k-means**: k-means on the codes, with the authors' 20 restarts (`smoke`: 3).
 # - **AE-CM+pre**: the CM is initialised from that k-means, trained on the frozen codes, then everything
-#   is trained jointly. Two steps are ours. (i) The pseudo-inverse encoder
+#   is trained jointly. One step is ours: the authors' pseudo-inverse encoder
 #   (the first part's CM initialisation) does not carry
 #   over to 10-d codes: with as many centroids as dimensions it returns each code's coordinates in the
 #   centroid basis, not its distances, so its partition is far from the k-means partition it came
 #   from (in a trial before this chapter's runs, not recorded, it lost most of k-means' accuracy). We start the CM as the isotropic GMM
 #   of the k-means solution instead (the first part's Section 1, {func}`clustutils.papers.ch04_cm.isotropic_gmm_init`, variance =
-#   k-means' within-cluster variance per dimension).
-#   (ii) The pretrained codes have an arbitrary scale (centroids with squared norms far from 1), so
-#   the orthonormality term starts hundreds of times larger than the rest of the loss and drags the
-#   centroids; using the invariance of Section 1 ({func}`clustutils.autoencoders.rescale_codes`) we
-#   rescale the codes so that the mean $\lVert\mu_k\rVert^2$ is 1, which changes neither the reconstruction
-#   nor the partition. With (i) and (ii) the start keeps AE + k-means' partition.
+#   k-means' within-cluster variance per dimension), so the start keeps AE + k-means' partition. The codes keep
+#   their pretrained scale, as in the authors' code. (Earlier versions rescaled them to unit centroid norm, because
+#   under the PyTorch example's weights the λ term started hundreds of times larger than the rest; under the
+#   TensorFlow code's it starts small, as the collapse experiment below measures.)
 #   **AE-CM+rand**: Glorot initialisation, joint
 #   training from the start. The authors train 1,000 epochs.
 # - **DEC** (KL to the sharpened target, SGD in the paper, Adam here), **IDEC** (γ = 0.1, reconstruction
@@ -203,12 +205,12 @@ pretrain_epochs, joint_epochs, rand_epochs, baseline_epochs = (
     for value in (settings.pretrain_epochs, settings.joint_epochs, settings.rand_epochs, settings.baseline_epochs))
 baselines = ["DEC", "IDEC", "DCN", "DKM"]
 baseline_settings = {"DEC": {}, "IDEC": {"gamma": 0.1}, "DCN": {"lam": 1.0}, "DKM": {"lam": 1.0, "inverse_temperature": 1000.0}}
-beta, lam = 100.0, 0.1
 for name in names:
     p = per_set[name]
     values = "the authors' values" if p.source == name else f"fallback: the authors' {p.source} values"
-    print(f"{name} ({values}): d = {p.aecm_n_latent}, "
-          f"alpha {p.aecm_alpha:g}, batch {p.aecm_batch}; {deep_runs} run(s); epochs: pretrain {pretrain_epochs[name]}, "
+    print(f"{name} ({values}): d = {p.aecm_n_latent}, beta {p.aecm_beta:g}, "
+          f"alpha {p.aecm_alpha:g}, lambda {p.aecm_lam:g}, batch {p.aecm_batch}; {deep_runs} run(s); "
+          f"epochs: pretrain {pretrain_epochs[name]}, "
           f"CM on codes {cm_pretrain_epochs}, joint {joint_epochs[name]}, rand {rand_epochs[name]}, "
           f"baselines {baseline_epochs[name]} ({', '.join(baselines)})")
 
@@ -222,10 +224,11 @@ def pretrained_autoencoder(name, xt, run_seed):
     return ae, f"{name} autoencoder (seed {run_seed}): {'loaded from cache' if cached else 'trained'}, final MSE {history[-1]:.4f}"
 
 
-def aecm_from_pretrained(name, ae, codes, run_seed):
-    """AE-CM+pre's start with the chapter's settings: {func}`clustutils.papers.ch04_cm.aecm_start`."""
-    return cm.aecm_start(ae, codes, n_clusters[name], alpha=per_set[name].aecm_alpha, beta=beta, lam=lam,
-                         cm_epochs=cm_pretrain_epochs, batch_size=per_set[name].aecm_batch,
+def aecm_from_pretrained(p, ae, codes, run_seed):
+    """AE-CM+pre's start with a data set's settings ``p`` ({func}`clustutils.papers.ch04_cm.dataset_settings`):
+    {func}`clustutils.papers.ch04_cm.aecm_start`."""
+    return cm.aecm_start(ae, codes, n_clusters[p.name], alpha=p.aecm_alpha, beta=p.aecm_beta, lam=p.aecm_lam,
+                         cm_epochs=cm_pretrain_epochs, batch_size=p.aecm_batch,
                          kmeans_restarts=kmeans_restarts, seed=run_seed)
 
 
@@ -242,7 +245,8 @@ for name, r in tqdm([(name, r) for name in names for r in range(deep_runs)], des
     starts[name, run_seed] = ae, KMeans(n_clusters[name], n_init=kmeans_restarts, random_state=run_seed).fit(codes)
 
 # every deep model from its shared start: independent trainings, on the CPU's cores at once
-specs = {name: {"n_clusters": n_clusters[name], "alpha": per_set[name].aecm_alpha, "beta": beta, "lam": lam,
+specs = {name: {"n_clusters": n_clusters[name], "alpha": per_set[name].aecm_alpha, "beta": per_set[name].aecm_beta,
+                "lam": per_set[name].aecm_lam,
                 "batch": per_set[name].aecm_batch, "cm_epochs": cm_pretrain_epochs, "kmeans_restarts": kmeans_restarts,
                 "epochs": {"aecm_pre": joint_epochs[name], "aecm_rand": rand_epochs[name],
                            **{b.lower(): baseline_epochs[name] for b in baselines}},
@@ -271,8 +275,9 @@ def deep_note(method, name):
     notes = {
         "ae_kmeans": f"k-means ({kmeans_restarts} restarts) on the codes of an AE pretrained {pretrain_epochs[name]} epochs",
         "aecm_pre": f"AE {pretrain_epochs[name]} ep + CM on codes {cm_pretrain_epochs} ep + joint {joint_epochs[name]} ep; "
-                    f"beta {beta}, lambda {lam}",
-        "aecm_rand": f"Glorot init, joint {rand_epochs[name]} epochs; beta {beta}, lambda {lam}",
+                    f"beta {per_set[name].aecm_beta:g}, lambda {per_set[name].aecm_lam:g} (the authors' TF code)",
+        "aecm_rand": f"Glorot init, joint {rand_epochs[name]} epochs; beta {per_set[name].aecm_beta:g}, "
+                     f"lambda {per_set[name].aecm_lam:g} (the authors' TF code)",
     }
     if method in settings:
         return (f"from AE ({pretrain_epochs[name]} ep) + k-means, {baseline_epochs[name]} epochs, Adam lr 1e-3, "
@@ -300,11 +305,11 @@ for name in names:
 # %% [markdown]
 # ### The collapse without the orthonormality term
 #
-# Same start (the pretrained autoencoder and the CM fitted on its codes), trained jointly with
-# λ = 0.1 and with λ = 0 on the first {glue:text}`collapse_images:,d` MNIST images (the `dataset` parameter's;
-# batch 100, {glue:text}`collapse_epochs:d` epochs; `full`: all 70,000, 50 epochs). We follow the mean squared norm of
-# the codes and of the centroids per epoch: the scaling argument predicts that without λ both drift
-# towards zero.
+# Same start (the pretrained autoencoder and the CM fitted on its codes), trained jointly with the authors' λ
+# (carried to batch 100: {glue:text}`collapse_lambda:g`) and with λ = 0 on the first {glue:text}`collapse_images:,d`
+# MNIST images (the `dataset` parameter's; batch 100, {glue:text}`collapse_epochs:d` epochs; `full`: all 70,000,
+# 50 epochs). We follow the mean squared norm of the codes and of the centroids per epoch: the scaling argument
+# predicts that without λ both drift towards zero. First, the loss's weighted terms at the start, on the first batch.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -314,9 +319,19 @@ run.glue("collapse_epochs", collapse_epochs)
 x_sub, y_sub = torch.from_numpy(x[:collapse_n]).to(run.device), y[:collapse_n]
 ae, _ = pretrained_autoencoder(dataset, torch.from_numpy(x).to(run.device), run.seed)  # cached: the one of Section 2
 codes_sub = autoencoders.encode(ae.encoder, x_sub)
+at_100 = cm.dataset_settings(dataset, aecm_batch=100)  # alpha and lambda carried to batch 100
+run.glue("collapse_lambda", at_100.aecm_lam)
+start_model = aecm_from_pretrained(at_100, ae, codes_sub, run.seed)
+with torch.no_grad():
+    start_terms = start_model.loss_terms(x_sub[:100])
+weights = {"E1": 1.0, "E2": 1.0, "E4": 1.0, "orthonormality": at_100.aecm_lam, "reconstruction": at_100.aecm_beta}
+for term, weight in weights.items():
+    run.glue(f"start_{term}", weight * float(start_terms[term]))
+print("weighted terms at the start (first batch of 100): "
+      + ", ".join(f"{term} {weight * float(start_terms[term]):.4g}" for term, weight in weights.items()))
 collapse = {}
-for lam_value in (lam, 0.0):
-    model = aecm_from_pretrained(dataset, ae, codes_sub, run.seed)
+for lam_value in (at_100.aecm_lam, 0.0):
+    model = aecm_from_pretrained(at_100, ae, codes_sub, run.seed)
     model.lam = lam_value
     trace = {"code_norm": [], "centroid_norm": [], "acc": []}
 
@@ -385,11 +400,13 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-grid_betas, grid_lams, grid_epochs = settings.grid_betas, settings.grid_lams, settings.grid_epochs
+grid_betas = [f * at_100.aecm_beta for f in settings.grid_beta_factors]  # multiples of the authors' values
+grid_lams = [f * at_100.aecm_lam for f in settings.grid_lam_factors]
+grid_epochs = settings.grid_epochs
 grid_acc = np.zeros((len(grid_betas), len(grid_lams)))
 for i, beta_value in enumerate(grid_betas):
     for j, lam_value in enumerate(grid_lams):
-        model = aecm_from_pretrained(dataset, ae, codes_sub, run.seed)
+        model = aecm_from_pretrained(at_100, ae, codes_sub, run.seed)
         model.beta, model.lam = beta_value, lam_value
         autoencoders.train_clustering(model, x_sub, epochs=grid_epochs, batch_size=100, seed=run.seed, progress=False)
         grid_acc[i, j] = metrics.cluster_acc(y_sub, model.predict(x_sub).cpu().numpy())
@@ -398,8 +415,8 @@ print(np.round(grid_acc, 3))
 # %% mystnb={"figure": {"caption": "AE-CM+pre: ACC on the MNIST subset over a grid of the reconstruction weight beta and the orthonormality weight lambda (short training, see text).", "name": "fig-aecm-beta-lambda"}}
 fig, ax = plt.subplots(figsize=(4, 3))
 image = ax.imshow(grid_acc, cmap="viridis", vmin=0, vmax=1)
-ax.set_xticks(range(len(grid_lams)), labels=[str(v) for v in grid_lams])
-ax.set_yticks(range(len(grid_betas)), labels=[str(v) for v in grid_betas])
+ax.set_xticks(range(len(grid_lams)), labels=[f"{v:g}" for v in grid_lams])
+ax.set_yticks(range(len(grid_betas)), labels=[f"{v:g}" for v in grid_betas])
 for (i, j), value in np.ndenumerate(grid_acc):
     ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w")
 ax.set_xlabel("lambda (orthonormality)")

@@ -100,10 +100,11 @@ def test_dataset_settings_are_the_authors_values_rescaled_to_the_batch():
     mnist = cm.dataset_settings("mnist")
     assert (mnist.source, mnist.cm_batch, mnist.cm_alpha) == ("mnist", 111, 177.0)
     assert (mnist.aecm_n_latent, mnist.aecm_alpha, mnist.aecm_batch) == (10, 230.0, 500)
+    assert (mnist.aecm_beta, mnist.aecm_lam) == (5.0, 1.0)  # Tuned_Param.py and AECM.py at 133741d
     usps = cm.dataset_settings("usps", batch=1000)
     assert usps.source == "usps" and usps.cm_batch == 1000
     assert usps.cm_alpha == pytest.approx(cm.scaled_alpha(40.0, 150, 1000))
-    assert (usps.aecm_n_latent, usps.aecm_alpha, usps.aecm_batch) == (30, 3.0, 45)
+    assert (usps.aecm_n_latent, usps.aecm_alpha, usps.aecm_batch, usps.aecm_beta, usps.aecm_lam) == (30, 3.0, 45, 0.04, 1.0)
 
 
 def test_dataset_settings_fall_back_to_mnist_with_alpha_rescaled_from_its_batch():
@@ -113,6 +114,8 @@ def test_dataset_settings_fall_back_to_mnist_with_alpha_rescaled_from_its_batch(
     assert (digits.aecm_n_latent, digits.aecm_alpha, digits.aecm_batch) == (10, 230.0, 500)
     assert cm.dataset_settings("digits").cm_alpha == 177.0  # at MNIST's own batch, MNIST's alpha
     assert cm.dataset_settings("digits", aecm_batch=250).aecm_alpha == pytest.approx(1 + 229 / 2)
+    halved = cm.dataset_settings("usps", aecm_batch=90)  # lambda weighs a per-batch term, as E4: scaled; beta is not
+    assert (halved.aecm_lam, halved.aecm_beta) == (pytest.approx(2.0), 0.04)
 
 
 def test_per_dataset_settings_fall_back_to_mnist():

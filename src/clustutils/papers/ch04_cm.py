@@ -23,12 +23,13 @@ import torch
 from torch import nn
 
 from ..kmeans import kmeans
-from ..autoencoders import Autoencoder, ClusteringModel, rescale_codes
+from ..autoencoders import Autoencoder, ClusteringModel
 from ..settings import Budget
 from ..train import WeightAverage, batched, error_rate, fit
 
 __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
-           "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "scaled_alpha",
+           "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "AUTHORS_LAMBDA",
+           "scaled_alpha",
            "Settings", "BUDGET", "DeepSettings", "DEEP_BUDGET", "dataset_settings", "DatasetSettings",
            "for_dataset", "AECM", "aecm_start", "orthonormality_penalty", "DEEP_METHODS", "train_deep"]
 
@@ -52,7 +53,9 @@ def cm_loss_terms(x, gamma, mu, alpha) -> dict:
 class ClusteringModule(nn.Module):
     """``gamma = softmax(W x + b)``, reconstruction ``gamma @ mu``; ``loss`` is E1+E2+E3+E4 over ``N * D``.
 
-    Dividing by the batch size and the input dimension follows the authors' PyTorch example.
+    That is the loss of the authors' TensorFlow code (summed over the batch) divided by the batch size and the input
+    dimension.  Their PyTorch example divides E1-E3 the same way but not E4, which is why its alpha (1.1) is not
+    comparable with the TensorFlow code's (177 on MNIST), which this loss keeps.
     """
 
     def __init__(self, n_input: int, n_clusters: int, alpha: float = 1.0):
@@ -159,8 +162,12 @@ classification_error = error_rate
 
 #: The authors' CM settings on raw pixels (TensorFlow code): alpha at their batch size.
 AUTHORS_CM = {"mnist": {"alpha": 177.0, "batch": 111}, "usps": {"alpha": 40.0, "batch": 150}}
-#: The authors' AE-CM settings (TensorFlow code): code size, alpha and batch per data set.
-AUTHORS_AECM = {"mnist": {"n_latent": 10, "alpha": 230.0, "batch": 500}, "usps": {"n_latent": 30, "alpha": 3.0, "batch": 45}}
+#: The authors' AE-CM settings (TensorFlow code, ``Tuned_Param.py`` of github.com/Ahcene-B/clustering-Module at
+#: commit 133741d, 2021-11-29): code size, beta, alpha and batch per data set; ``AECM.py`` fixes lambda at 1.
+AUTHORS_AECM = {"mnist": {"n_latent": 10, "beta": 5.0, "alpha": 230.0, "batch": 500},
+                "usps": {"n_latent": 30, "beta": 0.04, "alpha": 3.0, "batch": 45}}
+#: The TensorFlow code's orthonormality weight (``LBD = 1.`` in ``AECM.py``, every data set).
+AUTHORS_LAMBDA = 1.0
 
 
 def scaled_alpha(alpha: float, reference_batch: int, batch: int) -> float:
@@ -177,10 +184,13 @@ def dataset_settings(name: str, batch: int | None = None, aecm_batch: int | None
 
     For ``mnist`` and ``usps`` these are the authors' published values (:data:`AUTHORS_CM`,
     :data:`AUTHORS_AECM`).  ``batch`` is this run's CM batch size (default: the authors'); the CM's alpha
-    is rescaled to it with :func:`scaled_alpha`, and likewise the AE-CM's alpha to ``aecm_batch``.
+    is rescaled to it with :func:`scaled_alpha`, and likewise the AE-CM's alpha to ``aecm_batch``.  The AE-CM's
+    lambda (:data:`AUTHORS_LAMBDA`) weighs a term computed once per batch, as E4 does, so it is scaled with the batch
+    too (``lam * aecm_batch / reference batch``); beta weighs a sum over the batch's samples, as the CM loss is,
+    and stays.
 
     **Fallback.** The authors published settings for these two data sets only.  Any other data set gets
-    MNIST's values (code size, alpha, batch), with alpha rescaled from MNIST's reference batch to this run's
+    MNIST's values (code size, beta, alpha, batch), with alpha rescaled from MNIST's reference batch to this run's
     batch: MNIST is the paper's main data set, the one both models were tuned on, and rescaling keeps the
     strength of the Dirichlet prior per sample of the batch (E4 is computed once per batch).  ``source``
     says which data set's values were used.
@@ -192,7 +202,8 @@ def dataset_settings(name: str, batch: int | None = None, aecm_batch: int | None
     return DatasetSettings(name=name, source=source, cm_batch=batch,
                            cm_alpha=scaled_alpha(ref_cm["alpha"], ref_cm["batch"], batch),
                            aecm_n_latent=ref_aecm["n_latent"], aecm_batch=aecm_batch,
-                           aecm_alpha=scaled_alpha(ref_aecm["alpha"], ref_aecm["batch"], aecm_batch))
+                           aecm_alpha=scaled_alpha(ref_aecm["alpha"], ref_aecm["batch"], aecm_batch),
+                           aecm_beta=ref_aecm["beta"], aecm_lam=AUTHORS_LAMBDA * aecm_batch / ref_aecm["batch"])
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,8 @@ class DatasetSettings:
     aecm_n_latent: int
     aecm_batch: int
     aecm_alpha: float
+    aecm_beta: float
+    aecm_lam: float
 
 
 def for_dataset(value, name: str):
@@ -250,8 +263,8 @@ class DeepSettings:
     kmeans_restarts: int = 20
     collapse_images: int | None = None
     collapse_epochs: int = 50
-    grid_betas: tuple = (1.0, 10.0, 100.0)
-    grid_lams: tuple = (0.01, 0.1, 1.0)
+    grid_beta_factors: tuple = (0.1, 1.0, 10.0)  # multiples of the authors' beta
+    grid_lam_factors: tuple = (0.1, 1.0, 10.0)  # multiples of the authors' lambda (at the grid's batch)
     grid_epochs: int = 50
 
 
@@ -280,8 +293,8 @@ _DEEP_CPU = {
     "baseline_epochs": ({"mnist": 4, "usps": 10}, "time: as many epochs as AE-CM+pre"),
     "collapse_images": (5000, "time: the collapse study on a subset"),
     "collapse_epochs": (10, "time"),
-    "grid_betas": ((1.0, 100.0), "time: a 2 x 2 grid"),
-    "grid_lams": ((0.01, 1.0), "time: a 2 x 2 grid"),
+    "grid_beta_factors": ((0.1, 1.0), "time: a 2 x 2 grid around the authors' values"),
+    "grid_lam_factors": ((0.1, 1.0), "time: a 2 x 2 grid around the authors' values"),
     "grid_epochs": (4, "time"),
 }
 _DEEP_SMOKE = {
@@ -322,8 +335,8 @@ _DEEP_GPU = {
     "baseline_epochs": ({"mnist": 20, "usps": 50}, "time: as many epochs as AE-CM+pre (measured: DEC 10 epochs "
                                                  "in 9 s, IDEC in 11 s)"),
     "collapse_images": (5000, "time: the collapse study on a subset, for the paper's 50 epochs"),
-    "grid_betas": ((1.0, 100.0), "time: a 2 x 2 grid"),
-    "grid_lams": ((0.01, 1.0), "time: a 2 x 2 grid"),
+    "grid_beta_factors": _DEEP_CPU["grid_beta_factors"],
+    "grid_lam_factors": _DEEP_CPU["grid_lam_factors"],
     "grid_epochs": (10, "time"),
 }
 #: Chapter 4's profiles for AE-CM and the deep baselines (notebook 04b).
@@ -339,23 +352,36 @@ DEEP_BUDGET = Budget(DeepSettings(), {
 
 
 def orthonormality_penalty(mu) -> torch.Tensor:
-    """``||mu mu^T - I||_F^2``: zero when the centroids (rows of ``mu``) are orthonormal."""
+    """``sum_kl |(mu mu^T - I)_kl|``, the L1 norm the authors' TensorFlow code uses: zero exactly when the centroids
+    (rows of ``mu``) are orthonormal."""
     eye = torch.eye(mu.shape[0], dtype=mu.dtype, device=mu.device)
-    return ((mu @ mu.T - eye) ** 2).sum()
+    return (mu @ mu.T - eye).abs().sum()
 
 
 class AECM(ClusteringModel):
-    """AE-CM: the Clustering Module on the codes of an autoencoder, trained jointly.
+    """AE-CM: the Clustering Module on the codes ``z`` of an autoencoder, trained jointly.
 
-    ``loss = CM loss on z (over N * d, as the CM) + beta * MSE(x, x^) + lam * ||mu mu^T - I||_F^2``,
-    the normalisation of the authors' PyTorch example.  ``lam = 0`` drops the orthonormality term.
-    Adam's epsilon is the authors' 1e-3.
+    The loss of a batch is the one of the authors' TensorFlow code (``Module/module_AECM.py``, ``AECM.loss``, at commit
+    133741d of github.com/Ahcene-B/clustering-Module), the code behind the paper's numbers, summed over the batch's
+    samples as there (so that Adam's epsilon of 1e-3 meets gradients of the same scale):
+
+    - ``E1 = sum_i ||z_i - gamma_i mu||^2``, the CM's reconstruction of the codes;
+    - ``E2 = sum_i sum_k gamma_ik (1 - gamma_ik)``: the CM's E2 without its ``||mu_k||^2`` weights, and no E3; both
+      are what E2 and E3 become for orthonormal centroids, which the next term asks for;
+    - ``E4 = -sum_k (alpha_k - 1) log mean_i gamma_ik``, once per batch (the code sorts the log-means first, which
+      changes nothing for a uniform alpha, the only kind used here);
+    - ``lam * ||mu mu^T - I||_1`` (:func:`orthonormality_penalty`), once per batch;
+    - ``beta * sum_i ||x_i - x^_i||^2``, the autoencoder's reconstruction.
+
+    ``loss_terms`` returns them (``"E1"``, ``"E2"``, ``"E4"``, ``"orthonormality"``, ``"reconstruction"``) unweighted.
+    The defaults are the code's MNIST values; ``lam = 0`` drops the orthonormality term.  Adam's epsilon is the
+    authors' 1e-3.
     """
 
     adam_eps = 1e-3
 
-    def __init__(self, n_input: int, n_clusters: int, n_latent: int = 10, alpha: float = 1.1, beta: float = 100.0,
-                 lam: float = 0.1, hidden=(500, 500, 2000)):
+    def __init__(self, n_input: int, n_clusters: int, n_latent: int = 10, alpha: float = 230.0, beta: float = 5.0,
+                 lam: float = AUTHORS_LAMBDA, hidden=(500, 500, 2000)):
         super().__init__()
         self.ae = Autoencoder(n_input, n_latent, hidden)
         self.cm = ClusteringModule(n_latent, n_clusters, alpha)
@@ -363,31 +389,30 @@ class AECM(ClusteringModel):
 
     def loss_terms(self, x) -> dict:
         z, x_hat = self.ae(x)
-        terms = cm_loss_terms(z, self.cm(z), self.cm.mu, self.cm.alpha)
-        n, d = z.shape
-        return {"cm": (terms["E1"] + terms["E2"] + terms["E3"]) / d + terms["E4"] / (n * d),
-                "reconstruction": ((x_hat - x) ** 2).mean(), "orthonormality": orthonormality_penalty(self.cm.mu)}
+        gamma, mu = self.cm(z), self.cm.mu
+        log_mean = torch.log(gamma.mean(0) + LOG_EPS)
+        return {"E1": ((z - gamma @ mu) ** 2).sum(), "E2": (gamma * (1 - gamma)).sum(),
+                "E4": -((self.cm.alpha - 1) * log_mean).sum(), "orthonormality": orthonormality_penalty(mu),
+                "reconstruction": ((x_hat - x) ** 2).sum()}
 
     def loss(self, x, index=None):
         t = self.loss_terms(x)
-        return t["cm"] + self.beta * t["reconstruction"] + self.lam * t["orthonormality"]
+        return t["E1"] + t["E2"] + t["E4"] + self.lam * t["orthonormality"] + self.beta * t["reconstruction"]
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
         return batched(lambda xb: self.cm(self.ae.encoder(xb)).argmax(1), x, batch_size)
 
 
-
-def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: float = 100.0, lam: float = 0.1,
+def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: float, lam: float = AUTHORS_LAMBDA,
                cm_epochs: int, batch_size: int, kmeans_restarts: int = 20, seed: int = 0) -> "AECM":
-    """AE-CM+pre as chapter 4 starts it: a copy of ``ae`` whose codes are rescaled, the CM fitted on them.
+    """AE-CM+pre as chapter 4 starts it: a copy of ``ae``, the CM fitted on its codes.
 
-    1. k-means (``kmeans_restarts``) on ``codes`` (the autoencoder's codes of the data);
-    2. :func:`rescale_codes` so that the mean squared centroid norm is 1 (the scale the orthonormality
-       term prefers; reconstruction and partition unchanged);
-    3. the CM set to the isotropic GMM of that k-means solution (:func:`clustutils.papers.ch04_cm.isotropic_gmm_init`,
-       variance = the within-cluster variance per dimension), then trained ``cm_epochs`` on the frozen
-       codes (no weight averaging).  The joint training is :func:`train_clustering`'s.
+    1. k-means (``kmeans_restarts``) on ``codes`` (the autoencoder's codes of the data), as the authors;
+    2. the CM set to the isotropic GMM of that k-means solution (:func:`clustutils.papers.ch04_cm.isotropic_gmm_init`,
+       variance = the within-cluster variance per dimension; the authors' pseudo-inverse start does not keep k-means'
+       partition on codes), then trained ``cm_epochs`` on the frozen codes (no weight averaging).  The codes keep the
+       pretrained scale, as in the authors' code.  The joint training is :func:`train_clustering`'s.
     """
     model = AECM(ae.encoder[0].in_features, n_clusters, n_latent=codes.shape[1], alpha=alpha, beta=beta, lam=lam,
                  hidden=ae.hidden)
@@ -395,9 +420,6 @@ def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: f
     model.ae.load_state_dict(ae.state_dict())
     km = kmeans(codes, n_clusters, n_init=kmeans_restarts, seed=seed)
     centroids = torch.as_tensor(km.centers, dtype=torch.float32, device=codes.device)
-    factor = float(1 / (centroids**2).sum(1).mean().sqrt())
-    rescale_codes(model.ae, factor)
-    codes, centroids = codes * factor, centroids * factor
     variance = float(((codes - centroids[torch.as_tensor(km.labels, device=codes.device)]) ** 2).mean())
     isotropic_gmm_init(model.cm, centroids, variance)
     train_cm(model.cm, codes, epochs=cm_epochs, batch_size=batch_size, seed=seed, average_last_epoch=False)
