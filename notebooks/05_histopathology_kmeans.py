@@ -311,9 +311,12 @@ plt.show()
 # %% [markdown]
 # ## 6. Table 1: autoencoders + k-means, 5-fold cross-validation
 #
-# As in the authors' code, each fold in turn is the test set, the next fold the validation set (for
-# choosing the epoch with the lowest validation reconstruction error) and the other three train the
-# autoencoder. k-means (k = 2, 50 restarts) is fit on the training patches' latent codes, the clusters
+# The authors' code (github.com/Bozhao-Liu/Kaggle-breast-cancer-autoencoder, default branch at commit 9a959ce,
+# 2021-05-31) makes five folds of shuffled patches, fold i the test set and fold i + 1 the validation set, but runs
+# only the first such split (test fold 0; its first version ran all 20 ordered pairs of folds). The paper reports
+# the mean of a five-fold cross-validation, so here each fold in turn is the test set, the next fold the
+# validation set (for choosing the epoch with the lowest validation reconstruction error) and the other three
+# train the autoencoder. k-means (k = 2, 50 restarts) is fit on the training patches' latent codes, the clusters
 # are mapped to labels on the training patches, and the test fold is scored. We report the paper's
 # scores (proportion mapping: `acc`, `f1`) and, beside them, the Hungarian ACC of Eq. 14 and the NMI
 # of the test fold's clusters. Settings:

@@ -279,7 +279,9 @@ class Fold:
 
 
 def cv_folds(n: int, n_splits: int = 5, groups=None, seed: int = 0) -> list[Fold]:
-    """``n_splits`` folds as in the authors' code: fold i is the test set, fold i+1 the validation set, the rest train.
+    """``n_splits`` folds as the authors' code makes them: fold i is the test set, fold i+1 the validation set, the
+    rest train.  (Their code, at commit 9a959ce of github.com/Bozhao-Liu/Kaggle-breast-cancer-autoencoder, runs only
+    i = 0; the paper averages a five-fold cross-validation, which the chapter runs.)
 
     Without ``groups`` the folds shuffle patches (scikit-learn ``KFold``); with ``groups``
     (patient or image ids) every group lies in exactly one fold (``GroupKFold``, shuffled).
