@@ -75,9 +75,10 @@ settings = run.settings(cm.DEEP_BUDGET)  # the paper's settings with this profil
 # %% [markdown]
 # **Data (the authors' protocol).** Train and test sets concatenated (MNIST 70,000 × 784, USPS
 # 9,298 × 256), pixels in [0, 1], as many clusters as classes. With the default `dataset`, MNIST and USPS
-# (the paper's two sets); with another, that data set only, and the AE-CM's code size, α and batch are
-# MNIST's ({func}`clustutils.papers.ch04_cm.dataset_settings`: the authors published settings for MNIST and
-# USPS only, and MNIST, their main data set, is the one both models were tuned on).
+# (the paper's two sets); with another, that data set only, with the authors' code size, β, α and batch for
+# Fashion-MNIST and MNIST's for any set the authors' code has no settings for
+# ({func}`clustutils.papers.ch04_cm.dataset_settings`: MNIST, their main data set, is the one both models were
+# tuned on).
 
 # %%
 names = ["mnist", "usps"] if dataset == "mnist" else [dataset]

@@ -107,6 +107,12 @@ def test_dataset_settings_are_the_authors_values_rescaled_to_the_batch():
     assert (usps.aecm_n_latent, usps.aecm_alpha, usps.aecm_batch, usps.aecm_beta, usps.aecm_lam) == (30, 3.0, 45, 0.04, 1.0)
 
 
+def test_fashion_mnist_gets_the_authors_own_settings():
+    fashion = cm.dataset_settings("fashion_mnist")  # Tuned_Param.py at 133741d: CM 80 / 35, AE-CM 10, 47, 13, 175
+    assert (fashion.source, fashion.cm_alpha, fashion.cm_batch) == ("fashion_mnist", 80.0, 35)
+    assert (fashion.aecm_n_latent, fashion.aecm_beta, fashion.aecm_alpha, fashion.aecm_batch) == (10, 47.0, 13.0, 175)
+
+
 def test_dataset_settings_fall_back_to_mnist_with_alpha_rescaled_from_its_batch():
     digits = cm.dataset_settings("digits", batch=500)
     assert digits.name == "digits" and digits.source == "mnist"
