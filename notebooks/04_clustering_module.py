@@ -336,8 +336,8 @@ plt.show()
 #
 # **Other data sets.** With the default `dataset` the section runs the paper's two sets, MNIST and USPS;
 # with another it runs that one. The per-data-set values come from
-# {func}`clustutils.papers.ch04_cm.dataset_settings`: the authors published α and batch sizes for MNIST and
-# USPS only, so any other data set gets MNIST's (the paper's main data set, the one the CM was tuned on),
+# {func}`clustutils.papers.ch04_cm.dataset_settings`: the authors' code holds α and batch sizes for MNIST, USPS
+# and Fashion-MNIST, so any other data set gets MNIST's (the paper's main data set, the one the CM was tuned on),
 # with α rescaled from MNIST's reference batch to this run's batch as above, and MNIST's epoch counts.
 
 # %%
