@@ -62,7 +62,7 @@ def test_every_profile_must_be_stated_and_unknown_profiles_are_refused():
 
 def test_chapter_4_full_profile_is_the_authors_schedule():
     full = cm.BUDGET.settings("full")
-    assert full.cm_batch == {"mnist": 111, "usps": 150} and full.cm_epochs == {"mnist": 150, "usps": 150}
+    assert full.cm_batch == {"mnist": 111, "usps": 150, "fashion_mnist": 35} and full.cm_epochs == {"mnist": 150, "usps": 150}
     assert cm.DEEP_BUDGET.settings("full").joint_epochs == {"mnist": 1000, "usps": 1000}
     assert cm.BUDGET.settings("cpu").cm_batch == {"mnist": 1000, "usps": 1000}
     # the CM's budget and the deep budget share no setting but the data-set sizes: each notebook shows its own
