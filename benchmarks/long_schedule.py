@@ -65,6 +65,11 @@ centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` pro
 epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).  On one core a pretraining epoch
 takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all.
 
+``ch04_cm_rates`` (about 10 minutes on 2 cores): notebook 04's CM on MNIST and USPS at the ``cpu`` profile's batch
+(1,000) and epochs with learning rates 0.001 (the authors'), 0.01 and 0.05, the profile's three seeds, and once on the
+authors' schedule (batch 111 on MNIST, 150 on USPS; lr 0.001; 150 epochs).  The lowest training objective, not the
+labels, picks the profile's rate (``cm_lr``); the authors' run says how far the profile's training is from theirs.
+
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
@@ -76,6 +81,7 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
     python benchmarks/long_schedule.py ch03
     python benchmarks/long_schedule.py ch03_rotations
     python benchmarks/long_schedule.py ch04
+    python benchmarks/long_schedule.py ch04_cm_rates
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
@@ -499,6 +505,48 @@ def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
             "cluster_epochs": cluster_epochs, **_provenance(torch), "checkpoints": rows}
 
 
+#: The learning rates ``ch04_cm_rates`` compares at the ``cpu`` profile's CM batch and epochs (the authors' is 1e-3).
+CH04_CM_RATES = (1e-3, 1e-2, 5e-2)
+
+
+def ch04_cm_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Notebook 04's CM on data set ``model_name`` as the ``cpu`` profile trains it (batch, alpha, epochs, k-means++
+    start, averaging epoch), at each rate of :data:`CH04_CM_RATES`, for the profile's seeds from ``seed``; then once on
+    the authors' schedule (their batch and alpha, lr 1e-3) for ``max(checkpoints)`` epochs.  Each run keeps its final
+    training objective per sample on all images (E1 + E2 + E3 averaged, plus E4 at the strength it has per sample of a
+    training batch, so that runs at different batches compare) and, for reading only, its scores."""
+    import numpy as np
+
+    from clustutils import metrics
+    from clustutils.data import load
+    from clustutils.papers import ch04_cm as cm
+
+    torch = _setup()
+    data = load(model_name, "all")
+    x, y = torch.from_numpy(data.features()), data.labels
+    k = len(np.unique(y))
+
+    def one_run(batch: int, epochs: int, lr: float, run_seed: int) -> dict:
+        alpha, started = cm.dataset_settings(model_name, batch=batch).cm_alpha, time.time()
+        torch.manual_seed(run_seed)  # as notebook 04's run_shallow
+        model = cm.ClusteringModule(x.shape[1], k, alpha=alpha)
+        cm.kmeanspp_init(model, x, seed=run_seed)
+        cm.train_cm(model, x, epochs=epochs, batch_size=batch, lr=lr, seed=run_seed)
+        with torch.no_grad():
+            t = cm.cm_loss_terms(x, model(x), model.mu, model.alpha)
+        row = {"lr": lr, "seed": run_seed, "batch": batch, "alpha": alpha, "epochs": epochs,
+               "objective": float(t["E1"] + t["E2"] + t["E3"] + t["E4"] / batch), "seconds": round(time.time() - started, 1),
+               **metrics.clustering_scores(y, model.predict(x).numpy())}
+        print(f"{model_name}: {row}", file=sys.stderr, flush=True)
+        return row
+
+    cpu = cm.BUDGET.settings("cpu")
+    batch, epochs = cm.for_dataset(cpu.cm_batch, model_name), cm.for_dataset(cpu.cm_epochs, model_name)
+    runs = [one_run(batch, epochs, lr, seed + r) for lr in CH04_CM_RATES for r in range(cpu.shallow_runs)]
+    authors = one_run(cm.AUTHORS_CM[model_name]["batch"], max(checkpoints), 1e-3, seed)
+    return {"model": model_name, **_provenance(torch), "cpu_runs": runs, "authors_schedule": authors}
+
+
 #: Each chapter's worker, models (the notebook's row names) and default checkpoints.
 CHAPTERS = {
     "ch01": {"worker": ch01_model, "models": ("ae_acrbm_10", "ae_kmeans"), "checkpoints": [15, 50, 100, 200, 500],
@@ -551,6 +599,10 @@ CHAPTERS = {
     "ch04": {"worker": ch04_model, "models": ("dec_idec",), "checkpoints": [5, 30, 100],
              "experiment": "chapter 4, MNIST (all 70,000 digits): the shared autoencoder pretrained for {checkpoints} "
                            "epochs, then AE + k-means, DEC and IDEC from each, one seed"},
+    "ch04_cm_rates": {"worker": ch04_cm_rates_model, "models": ("mnist", "usps"), "checkpoints": [150],
+                      "experiment": "chapter 4, the CM on all MNIST and USPS images as the cpu profile trains it "
+                                    "(batch 1,000) at learning rates 0.001, 0.01 and 0.05, the profile's seeds, and "
+                                    "once on the authors' schedule (their batch and alpha, lr 0.001, {last} epochs)"},
 }
 
 

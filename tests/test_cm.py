@@ -36,6 +36,21 @@ def test_dirichlet_term_prefers_balanced_clusters():
     assert cm.cm_loss_terms(x, balanced, mu, 5.0)["E4"] < cm.cm_loss_terms(x, skewed, mu, 5.0)["E4"]
 
 
+def test_loss_is_the_authors_tensorflow_loss_summed_over_the_batch():
+    # Module/module_CM.py (CM.loss) of github.com/Ahcene-B/clustering-Module @133741d, written out term by term.
+    # Broken variants that fail: the loss divided by batch x dimension (the book's earlier scale), E4 once per sample.
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(12, 5, generator=g)
+    model = cm.ClusteringModule(5, 3, alpha=7.0).double()
+    gamma, u = model(x), model.mu
+    e1 = ((x - gamma @ u) ** 2).sum()
+    e2 = ((gamma * (1 - gamma)).sum(0) * (u**2).sum(1)).sum()
+    gu = (gamma.T @ gamma) * (u @ u.T)
+    e3 = -(gu - torch.diag(torch.diag(gu))).sum()
+    e4 = (torch.log(gamma.mean(0) + 1e-10) * (1 - 7.0)).sum()
+    assert torch.allclose(model.loss(x), e1 + e2 + e3 + e4)
+
+
 def test_kmeanspp_init_assigns_each_centroid_to_itself():
     x = torch.randn(200, 10)
     model = cm.ClusteringModule(10, 4)

@@ -51,11 +51,14 @@ def cm_loss_terms(x, gamma, mu, alpha) -> dict:
 
 
 class ClusteringModule(nn.Module):
-    """``gamma = softmax(W x + b)``, reconstruction ``gamma @ mu``; ``loss`` is E1+E2+E3+E4 over ``N * D``.
+    """``gamma = softmax(W x + b)``, reconstruction ``gamma @ mu``; ``loss`` is E1+E2+E3 summed over the batch, + E4.
 
-    That is the loss of the authors' TensorFlow code (summed over the batch) divided by the batch size and the input
-    dimension.  Their PyTorch example divides E1-E3 the same way but not E4, which is why its alpha (1.1) is not
-    comparable with the TensorFlow code's (177 on MNIST), which this loss keeps.
+    That is the loss of the authors' TensorFlow code (``Module/module_CM.py``, ``CM.loss``, commit 133741d of
+    github.com/Ahcene-B/clustering-Module), the code behind the paper's numbers and the scale its alpha (177 on MNIST)
+    and Adam's epsilon (1e-3) were set for: the gradients of a summed loss are far larger than epsilon, so Adam takes
+    steps of about ``lr``.  (A loss divided by batch x dimension has the same minimiser, but its gradients fall below
+    epsilon, and Adam then moves like momentum SGD with step ``lr / epsilon``.)  Their PyTorch example divides E1-E3
+    by the batch size and the dimension but not E4, which is why its alpha (1.1) is not comparable.
     """
 
     def __init__(self, n_input: int, n_clusters: int, alpha: float = 1.0):
@@ -82,7 +85,7 @@ class ClusteringModule(nn.Module):
 
     def loss(self, x):
         terms = cm_loss_terms(x, self(x), self.mu, self.alpha)
-        return (terms["E1"] + terms["E2"] + terms["E3"]) / x.shape[1] + terms["E4"] / (len(x) * x.shape[1])
+        return len(x) * (terms["E1"] + terms["E2"] + terms["E3"]) + terms["E4"]
 
     @torch.no_grad()
     def predict(self, x, batch_size: int = 10000) -> torch.Tensor:
@@ -176,7 +179,7 @@ AUTHORS_LAMBDA = 1.0
 def scaled_alpha(alpha: float, reference_batch: int, batch: int) -> float:
     """``alpha`` for ``batch`` that keeps the objective of ``alpha`` at ``reference_batch``.
 
-    E4 is computed once per batch while E1-E3 are batch means, so ``alpha - 1`` scales with the batch:
+    E4 is computed once per batch while E1-E3 are sums over its samples, so ``alpha - 1`` scales with the batch:
     ``1 + (alpha - 1) * batch / reference_batch``.
     """
     return 1 + (alpha - 1) * batch / reference_batch
