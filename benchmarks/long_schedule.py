@@ -65,7 +65,7 @@ centroids, as the notebook trains them, scored after the ``cpu`` and ``gpu`` pro
 epochs of a pretraining are a shorter pretraining (Adam without a schedule; tested).  On one core a pretraining epoch
 takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 minutes in all.
 
-``ch04_cm_rates`` (about 10 minutes on 2 cores): notebook 04's CM on MNIST and USPS at the ``cpu`` profile's batch
+``ch04_cm_rates`` (about 4 minutes on 2 cores): notebook 04's CM on MNIST and USPS at the ``cpu`` profile's batch
 (1,000) and epochs with learning rates 0.001 (the authors'), 0.01 and 0.05, the profile's three seeds, and once on the
 authors' schedule (batch 111 on MNIST, 150 on USPS; lr 0.001; 150 epochs).  The lowest training objective, not the
 labels, picks the profile's rate (``cm_lr``); the authors' run says how far the profile's training is from theirs.

@@ -165,8 +165,8 @@ print("check passed: shrinking the codes by c leaves reconstruction, assignments
 #   their pretrained scale, as in the authors' code. (Earlier versions rescaled them to unit centroid norm, because
 #   under the PyTorch example's weights the λ term started hundreds of times larger than the rest; under the
 #   TensorFlow code's it starts small, as the collapse experiment below measures.)
-#   The CM's training on the frozen codes uses the first part's CM loss (divided by batch × dimension), with the
-#   caveat the first part states about Adam's ε there; the joint training uses the summed loss, as the authors.
+#   The CM's training on the frozen codes uses the first part's CM loss, summed over the batch as the authors'
+#   (`update_cm` in `module_AECM.py`), with Adam at their lr 1e-3 and ε 1e-3; so does the joint training.
 #   **AE-CM+rand**: Glorot initialisation, joint
 #   training from the start. The authors train 1,000 epochs.
 # - **DEC** (KL to the sharpened target, SGD in the paper, Adam here), **IDEC** (γ = 0.1, reconstruction
