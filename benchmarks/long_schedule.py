@@ -70,6 +70,10 @@ takes about 19 s and each checkpoint's DEC and IDEC about 12 minutes: about 70 m
 authors' schedule (batch 111 on MNIST, 150 on USPS; lr 0.001; 150 epochs).  The lowest training objective, not the
 labels, picks the profile's rate (``cm_lr``); the authors' run says how far the profile's training is from theirs.
 
+``ch04_pretraining`` (about 10 minutes on 2 cores): the authors' autoencoder pretraining (``AE.py``: SGD with a
+step schedule, and the first layer's weights never trained) against the book's (Adam, every layer) on USPS, for the
+authors' 100 epochs, each with and without the first layer trained; k-means on the codes along the way.
+
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
@@ -82,6 +86,7 @@ labels, picks the profile's rate (``cm_lr``); the authors' run says how far the 
     python benchmarks/long_schedule.py ch03_rotations
     python benchmarks/long_schedule.py ch04
     python benchmarks/long_schedule.py ch04_cm_rates
+    python benchmarks/long_schedule.py ch04_pretraining
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
@@ -547,6 +552,56 @@ def ch04_cm_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> d
     return {"model": model_name, **_provenance(torch), "cpu_runs": runs, "authors_schedule": authors}
 
 
+def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Notebook 04b's USPS autoencoder (256-500-500-2000-30) pretrained for ``max(checkpoints)`` epochs at batch 256
+    in one of four ways, k-means on its codes (20 restarts) after each checkpoint:
+
+    - ``adam``: the book's pretraining (Adam, lr 1e-3, mean squared error, every layer);
+    - ``adam_first_frozen``: the same with the first layer's weights left at their initialisation;
+    - ``authors_sgd``: the authors' ``AE.py`` (commit 133741d): SGD, lr 0.01, momentum 0.9, the rate divided by 10
+      every 33 epochs, on the per-sample mean squared error summed over the batch, and the first layer's weights
+      left at their initialisation (``update_ee`` trains ``trainable_variables[1:]``, and the AE's first variable is
+      that kernel);
+    - ``authors_sgd_all_layers``: the same with every layer trained.
+    """
+    import copy
+
+    from sklearn.cluster import KMeans
+
+    from clustutils import autoencoders, metrics
+    from clustutils.data import load
+    from clustutils.papers import ch04_cm as cm
+    from clustutils.train import fit
+
+    torch = _setup()
+    data = load("usps", "all")
+    x, y = torch.from_numpy(data.features()), data.labels
+    n_latent, started, rows = cm.dataset_settings("usps").aecm_n_latent, time.time(), []
+    torch.manual_seed(seed)  # as autoencoders.pretrained_autoencoder
+    ae = autoencoders.Autoencoder(x.shape[1], n_latent)
+    if model_name in ("adam_first_frozen", "authors_sgd"):
+        ae.encoder[0].weight.requires_grad_(False)
+    first = copy.deepcopy(ae.encoder[0].weight.detach())
+
+    def score(epoch: int, loss: float) -> None:
+        if epoch + 1 in checkpoints:
+            codes = autoencoders.encode(ae.encoder, x).numpy()
+            km = KMeans(10, n_init=20, random_state=seed).fit(codes)
+            rows.append({"epoch": epoch + 1, "mse": float(ae.loss(x).detach()), "seconds": round(time.time() - started, 1),
+                         "first_layer_changed": bool((ae.encoder[0].weight.detach() != first).any()),
+                         **metrics.clustering_scores(y, km.labels_)})
+            print(f"{model_name}: {rows[-1]}", file=sys.stderr, flush=True)
+
+    if model_name.startswith("authors_sgd"):
+        optimizer = torch.optim.SGD([p for p in ae.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+        fit(ae, lambda m, xb: len(xb) * m.loss(xb), (x,), epochs=max(checkpoints), batch_size=256, optimizer=optimizer,
+            scheduler=torch.optim.lr_scheduler.StepLR(optimizer, step_size=33, gamma=0.1), seed=seed, progress=False,
+            on_epoch_end=score)
+    else:
+        autoencoders.pretrain_autoencoder(ae, x, epochs=max(checkpoints), seed=seed, progress=False, on_epoch_end=score)
+    return {"model": model_name, "n_latent": n_latent, **_provenance(torch), "checkpoints": rows}
+
+
 #: Each chapter's worker, models (the notebook's row names) and default checkpoints.
 CHAPTERS = {
     "ch01": {"worker": ch01_model, "models": ("ae_acrbm_10", "ae_kmeans"), "checkpoints": [15, 50, 100, 200, 500],
@@ -603,6 +658,13 @@ CHAPTERS = {
                       "experiment": "chapter 4, the CM on all MNIST and USPS images as the cpu profile trains it "
                                     "(batch 1,000) at learning rates 0.001, 0.01 and 0.05, the profile's seeds, and "
                                     "once on the authors' schedule (their batch and alpha, lr 0.001, {last} epochs)"},
+    "ch04_pretraining": {"worker": ch04_pretraining_model,
+                         "models": ("adam", "adam_first_frozen", "authors_sgd", "authors_sgd_all_layers"),
+                         "checkpoints": [10, 33, 66, 100],
+                         "experiment": "chapter 4, the USPS autoencoder (all 9,298 images) pretrained for {last} epochs "
+                                       "with Adam (the book's) and with the authors' SGD schedule, each with and "
+                                       "without the first layer's weights trained; k-means on the codes after "
+                                       "{checkpoints} epochs, one seed"},
 }
 
 
