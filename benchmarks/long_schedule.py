@@ -74,6 +74,10 @@ labels, picks the profile's rate (``cm_lr``); the authors' run says how far the 
 step schedule, and the first layer's weights never trained) against the book's (Adam, every layer) on USPS, for the
 authors' 100 epochs, each with and without the first layer trained; k-means on the codes along the way.
 
+``ch04_aecm_seeds`` (about 5 minutes on 2 cores): notebook 04b's AE-CM+pre on USPS as the ``cpu`` profile trains it,
+from the notebook's first pretrained autoencoder, with five seeds for what follows the pretraining (k-means, the CM
+on the codes, the joint epochs), scored after every joint epoch: how far one run's score is its seed's.
+
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
@@ -87,6 +91,7 @@ authors' 100 epochs, each with and without the first layer trained; k-means on t
     python benchmarks/long_schedule.py ch04
     python benchmarks/long_schedule.py ch04_cm_rates
     python benchmarks/long_schedule.py ch04_pretraining
+    python benchmarks/long_schedule.py ch04_aecm_seeds
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
@@ -602,6 +607,42 @@ def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int]) -
     return {"model": model_name, "n_latent": n_latent, **_provenance(torch), "checkpoints": rows}
 
 
+def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
+    """Notebook 04b's AE-CM+pre on USPS as the ``cpu`` profile trains it, from its seed-``seed`` pretrained autoencoder,
+    with the k-means, CM and joint-training seed ``seed + i`` of model ``seed_i``; ACC after the start and after each
+    of ``max(checkpoints)`` joint epochs (how much of one run's score is its seed)."""
+    from sklearn.cluster import KMeans
+
+    from clustutils import autoencoders, metrics
+    from clustutils.data import load
+    from clustutils.papers import ch04_cm as cm
+
+    torch = _setup()
+    deep, p = cm.DEEP_BUDGET.settings("cpu"), cm.dataset_settings("usps")
+    data = load("usps", "all")
+    x, y = torch.from_numpy(data.features()), data.labels
+    ae, _, _ = autoencoders.pretrained_autoencoder(x, p.aecm_n_latent, epochs=cm.for_dataset(deep.pretrain_epochs, "usps"),
+                                                   seed=seed, dataset="usps", progress=False)  # the notebook's, cached
+    codes, run_seed = autoencoders.encode(ae.encoder, x), seed + int(model_name.split("_")[1])
+    kmeans_acc = metrics.clustering_scores(y, KMeans(10, n_init=deep.kmeans_restarts, random_state=run_seed)
+                                           .fit(codes.numpy()).labels_)["acc"]
+    torch.manual_seed(run_seed)  # as clustutils.papers.ch04_cm.train_deep
+    model = cm.aecm_start(ae, codes, 10, alpha=p.aecm_alpha, beta=p.aecm_beta, lam=p.aecm_lam,
+                          cm_epochs=deep.cm_pretrain_epochs, batch_size=p.aecm_batch,
+                          kmeans_restarts=deep.kmeans_restarts, seed=run_seed)
+    scores = [{"epoch": 0, **metrics.clustering_scores(y, model.predict(x).numpy())}]
+
+    def score(epoch: int, _loss: float) -> None:
+        if epoch + 1 in checkpoints:
+            scores.append({"epoch": epoch + 1, **metrics.clustering_scores(y, model.predict(x).numpy())})
+
+    autoencoders.train_clustering(model, x, epochs=max(checkpoints), batch_size=p.aecm_batch, seed=run_seed,
+                                  progress=False, on_epoch_end=score)
+    print(f"{model_name}: k-means {kmeans_acc:.3f}, AE-CM+pre " + ", ".join(f"{s['acc']:.3f}" for s in scores),
+          file=sys.stderr, flush=True)
+    return {"model": model_name, "seed": run_seed, **_provenance(torch), "ae_kmeans_acc": kmeans_acc, "epochs": scores}
+
+
 #: Each chapter's worker, models (the notebook's row names) and default checkpoints.
 CHAPTERS = {
     "ch01": {"worker": ch01_model, "models": ("ae_acrbm_10", "ae_kmeans"), "checkpoints": [15, 50, 100, 200, 500],
@@ -665,6 +706,11 @@ CHAPTERS = {
                                        "with Adam (the book's) and with the authors' SGD schedule, each with and "
                                        "without the first layer's weights trained; k-means on the codes after "
                                        "{checkpoints} epochs, one seed"},
+    "ch04_aecm_seeds": {"worker": ch04_aecm_seeds_model, "models": tuple(f"seed_{i}" for i in range(5)),
+                        "checkpoints": list(range(1, 11)),
+                        "experiment": "chapter 4, AE-CM+pre on USPS as the cpu profile trains it, from the first "
+                                      "seed's pretrained autoencoder, with five seeds for k-means, the CM on the codes "
+                                      "and {last} joint epochs"},
 }
 
 
