@@ -340,7 +340,7 @@ plt.show()
 # Adam moved like SGD with momentum, and training at lr 1e-3 stalled.) At batch 1,000, though, an MNIST epoch has
 # a ninth of the authors' steps, and `cpu` runs {glue:text}`cm_epochs_mnist:d` of their 150 epochs, so the profile
 # takes a larger rate, the one of lowest training objective (no labels) at its batch and epochs among 1e-3 (the
-# authors'), 1e-2 and 5e-2: `benchmarks/long_schedule.py ch04_cm_rates`, which the next cell reads. On MNIST the
+# authors'), 1e-2 and 5e-2: `benchmarks/long_schedule.py ch04_cm_rates`, which a cell below reads. On MNIST the
 # objective per image after training is {glue:text}`cm_rates_mnist_lr0:.2f` at 1e-3,
 # {glue:text}`cm_rates_mnist_lr1:.2f` at 1e-2 and {glue:text}`cm_rates_mnist_lr2:.2f` at 5e-2 (mean of the profile's
 # seeds); the authors' schedule (batch 111, 150 epochs, lr 1e-3; one run) reaches
