@@ -74,6 +74,9 @@ labels, picks the profile's rate (``cm_lr``); the authors' run says how far the 
 step schedule, and the first layer's weights never trained) against the book's (Adam, every layer) on USPS, for the
 authors' 100 epochs, each with and without the first layer trained; k-means on the codes along the way.
 
+``ch04_pretraining_mnist`` (about 35 minutes on 2 cores): the same on MNIST, where the first layer narrows 784 -> 500
+so that a frozen random layer loses part of each image: Adam with and without the first layer trained, 100 epochs.
+
 ``ch04_aecm_seeds`` (about 5 minutes on 2 cores): notebook 04b's AE-CM+pre on USPS as the ``cpu`` profile trains it,
 from the notebook's first pretrained autoencoder, with five seeds for what follows the pretraining (k-means, the CM
 on the codes, the joint epochs), scored after every joint epoch: how far one run's score is its seed's.
@@ -91,6 +94,7 @@ on the codes, the joint epochs), scored after every joint epoch: how far one run
     python benchmarks/long_schedule.py ch04
     python benchmarks/long_schedule.py ch04_cm_rates
     python benchmarks/long_schedule.py ch04_pretraining
+    python benchmarks/long_schedule.py ch04_pretraining_mnist
     python benchmarks/long_schedule.py ch04_aecm_seeds
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
@@ -98,6 +102,7 @@ Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it
 
 import argparse
 import json
+import functools
 import os
 import subprocess
 import sys
@@ -557,9 +562,11 @@ def ch04_cm_rates_model(model_name: str, seed: int, checkpoints: list[int]) -> d
     return {"model": model_name, **_provenance(torch), "cpu_runs": runs, "authors_schedule": authors}
 
 
-def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
-    """Notebook 04b's USPS autoencoder (256-500-500-2000-30) pretrained for ``max(checkpoints)`` epochs at batch 256
-    in one of four ways, k-means on its codes (20 restarts) after each checkpoint:
+def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int], dataset: str = "usps") -> dict:
+    """Notebook 04b's autoencoder of ``dataset`` (USPS: 256-500-500-2000-30; MNIST: 784-500-500-2000-10) pretrained
+    for ``max(checkpoints)`` epochs at batch 256 in one of four ways, k-means on its codes (20 restarts) after each
+    checkpoint, and how far the data can be recovered from the first hidden layer at the start
+    (:func:`clustutils.autoencoders.first_layer_recovery_error`: the frozen layer keeps that value):
 
     - ``adam``: the book's pretraining (Adam, lr 1e-3, mean squared error, every layer);
     - ``adam_first_frozen``: the same with the first layer's weights left at their initialisation;
@@ -579,11 +586,12 @@ def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int]) -
     from clustutils.train import fit
 
     torch = _setup()
-    data = load("usps", "all")
+    data = load(dataset, "all")
     x, y = torch.from_numpy(data.features()), data.labels
-    n_latent, started, rows = cm.dataset_settings("usps").aecm_n_latent, time.time(), []
+    n_latent, started, rows = cm.dataset_settings(dataset).aecm_n_latent, time.time(), []
     torch.manual_seed(seed)  # as autoencoders.pretrained_autoencoder
     ae = autoencoders.Autoencoder(x.shape[1], n_latent)
+    recovery = autoencoders.first_layer_recovery_error(ae, x)
     if model_name in ("adam_first_frozen", "authors_sgd"):
         ae.encoder[0].weight.requires_grad_(False)
     first = copy.deepcopy(ae.encoder[0].weight.detach())
@@ -604,7 +612,8 @@ def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int]) -
             on_epoch_end=score)
     else:
         autoencoders.pretrain_autoencoder(ae, x, epochs=max(checkpoints), seed=seed, progress=False, on_epoch_end=score)
-    return {"model": model_name, "n_latent": n_latent, **_provenance(torch), "checkpoints": rows}
+    return {"model": model_name, "dataset": dataset, "n_latent": n_latent, "initial_first_layer_recovery_error": recovery,
+            **_provenance(torch), "checkpoints": rows}
 
 
 def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
@@ -706,6 +715,12 @@ CHAPTERS = {
                                        "with Adam (the book's) and with the authors' SGD schedule, each with and "
                                        "without the first layer's weights trained; k-means on the codes after "
                                        "{checkpoints} epochs, one seed"},
+    "ch04_pretraining_mnist": {"worker": functools.partial(ch04_pretraining_model, dataset="mnist"),
+                               "models": ("adam", "adam_first_frozen"), "checkpoints": [10, 30, 100],
+                               "experiment": "chapter 4, the MNIST autoencoder (all 70,000 digits) pretrained for "
+                                             "{last} epochs with Adam (the book's), with and without the first layer's "
+                                             "weights trained; k-means on the codes after {checkpoints} epochs, one "
+                                             "seed"},
     "ch04_aecm_seeds": {"worker": ch04_aecm_seeds_model, "models": tuple(f"seed_{i}" for i in range(5)),
                         "checkpoints": list(range(1, 11)),
                         "experiment": "chapter 4, AE-CM+pre on USPS as the cpu profile trains it, from the first "

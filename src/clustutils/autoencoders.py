@@ -15,8 +15,8 @@ from torch import nn
 
 from .train import Hook, batched, fit, fit_cached
 
-__all__ = ["Autoencoder", "pretrain_autoencoder", "pretrained_autoencoder", "encode", "rescale_codes",
-           "ClusteringModel", "train_clustering"]
+__all__ = ["Autoencoder", "pretrain_autoencoder", "pretrained_autoencoder", "encode", "first_layer_recovery_error",
+           "rescale_codes", "ClusteringModel", "train_clustering"]
 
 
 class Autoencoder(nn.Module):
@@ -83,6 +83,26 @@ def pretrained_autoencoder(x, n_latent: int, *, epochs: int, seed: int = 0, data
 def encode(encoder: nn.Module, x, batch_size: int = 10000) -> torch.Tensor:
     """``encoder(x)`` in chunks, without gradients (a torch tensor on the encoder's device)."""
     return batched(encoder, x, batch_size)
+
+
+@torch.no_grad()
+def first_layer_recovery_error(ae: Autoencoder, x) -> float:
+    """How far ``x`` can be recovered from the first hidden layer ``h = LeakyReLU(W x + b)``: relative error.
+
+    The leaky ReLU is undone exactly (it is strictly increasing), then ``W x = h' - b`` is solved by least
+    squares (``pinv(W)``: the minimum-norm solution where ``W`` has a null space).  Returns
+    ``||x_hat - x|| / ||x||`` over the rows of ``x``: about float precision when ``W`` has full column rank (a wider
+    layer, so the layer is one-to-one), and the share of ``x`` in ``W``'s null space otherwise (a narrower layer,
+    e.g. 784 -> 500, loses that part).
+    """
+    layer, activation = ae.encoder[0], ae.encoder[1]
+    if not isinstance(activation, nn.LeakyReLU):
+        raise ValueError(f"the first activation must be a LeakyReLU to be undone, got {activation}")
+    w, b = layer.weight.double(), layer.bias.double()
+    h = activation(x.double() @ w.T + b)
+    pre = torch.where(h >= 0, h, h / activation.negative_slope) - b
+    x_hat = pre @ torch.linalg.pinv(w).T
+    return float(torch.linalg.norm(x_hat - x.double()) / torch.linalg.norm(x.double()))
 
 
 @torch.no_grad()
