@@ -218,10 +218,7 @@ uneven_x = torch.from_numpy((uneven_x - uneven_x.mean(0)) / uneven_x.std()).floa
 alphas = [1.0, 3.0, 10.0, 30.0, 100.0]
 sizes_by_alpha = {}
 for alpha in tqdm(alphas, desc="alpha sweep"):
-    torch.manual_seed(seed)
-    toy_cm = cm.ClusteringModule(2, 3, alpha=alpha)
-    cm.kmeanspp_init(toy_cm, uneven_x, seed=seed)
-    cm.train_cm(toy_cm, uneven_x, epochs=60, batch_size=50, lr=1e-2, seed=seed)
+    toy_cm = cm.fit_cm(uneven_x, 3, alpha=alpha, epochs=60, batch_size=50, lr=1e-2, seed=seed)
     sizes_by_alpha[alpha] = np.sort(np.bincount(toy_cm.predict(uneven_x).numpy(), minlength=3))[::-1] / len(uneven_x)
 print({a: np.round(s, 3).tolist() for a, s in sizes_by_alpha.items()})
 
@@ -273,10 +270,7 @@ circle_x, circle_y = make_circles(900, factor=0.4, noise=0.05, random_state=seed
 for name, (features, labels) in {"blobs": (blob_x, blob_y), "circles": (circle_x, circle_y)}.items():
     features = torch.from_numpy((features - features.mean(0)) / features.std()).float()
     k = len(np.unique(labels))
-    torch.manual_seed(seed)
-    toy_model = cm.ClusteringModule(2, k, alpha=2.0)
-    cm.kmeanspp_init(toy_model, features, seed=seed)
-    cm.train_cm(toy_model, features, epochs=60, batch_size=50, lr=1e-2, seed=seed)
+    toy_model = cm.fit_cm(features, k, alpha=2.0, epochs=60, batch_size=50, lr=1e-2, seed=seed)
     km = KMeans(k, n_init=10, random_state=seed).fit(features.numpy())
     toy_sets[name] = (features, labels, toy_model, km)
     print(name, "CM ACC", round(metrics.cluster_acc(labels, toy_model.predict(features).numpy()), 3),
@@ -416,10 +410,8 @@ def run_shallow(method, x, k, run_seed, name):
                                    random_state=run_seed).fit(x).predict(x)
     batch, alpha = cm_settings(name)
     xt = torch.from_numpy(x).to(run.device)
-    torch.manual_seed(run_seed)
-    model = cm.ClusteringModule(x.shape[1], k, alpha=alpha).to(run.device)
-    cm.kmeanspp_init(model, xt, seed=run_seed)
-    cm.train_cm(model, xt, epochs=cm.for_dataset(settings.cm_epochs, name), batch_size=batch, lr=cm_lr, seed=run_seed)
+    model = cm.fit_cm(xt, k, alpha=alpha, epochs=cm.for_dataset(settings.cm_epochs, name), batch_size=batch, lr=cm_lr,
+                      seed=run_seed)
     return model.predict(xt).cpu().numpy()
 
 

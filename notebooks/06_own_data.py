@@ -155,18 +155,16 @@ plt.show()
 score("kmeans", kmeans(x, k, n_init=settings.kmeans_restarts, seed=run.seed).labels)
 
 # %% [markdown]
-# **The Clustering Module** (chapter 4) on the pixels: k-means++ start, Adam at the authors' lr 1e-3 on their loss
-# (summed over the batch), and their final averaging epoch. $\alpha$ is the Dirichlet prior on cluster sizes;
-# {func}`~clustutils.papers.ch04_cm.dataset_settings` gives the authors' $\alpha$ and batch size (MNIST's, for data
-# they did not use).
+# **The Clustering Module** (chapter 4) on the pixels ({func}`~clustutils.papers.ch04_cm.fit_cm`): k-means++
+# start, Adam at the authors' lr 1e-3 on their loss (summed over the batch), and their final averaging epoch.
+# $\alpha$ is the Dirichlet prior on cluster sizes; {func}`~clustutils.papers.ch04_cm.dataset_settings` gives the
+# authors' $\alpha$ and batch size (MNIST's, for data they did not use).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 per_set = cm.dataset_settings(dataset)  # the authors' alpha and batch (MNIST's for another set)
 batch, alpha = per_set.cm_batch, per_set.cm_alpha
-module = cm.ClusteringModule(x.shape[1], k, alpha=alpha).to(run.device)
-cm.kmeanspp_init(module, x, seed=run.seed)
-cm.train_cm(module, x, epochs=settings.cm_epochs, batch_size=batch, seed=run.seed)
+module = cm.fit_cm(x, k, alpha=alpha, epochs=settings.cm_epochs, batch_size=batch, seed=run.seed)
 score("cm", module.predict(x))
 
 # %% [markdown]

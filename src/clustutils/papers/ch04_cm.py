@@ -27,7 +27,7 @@ from ..autoencoders import Autoencoder, ClusteringModel
 from ..settings import Budget
 from ..train import WeightAverage, batched, error_rate, fit
 
-__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm",
+__all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_init", "train_cm", "fit_cm",
            "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "AUTHORS_LAMBDA",
            "scaled_alpha",
            "Settings", "BUDGET", "DeepSettings", "DEEP_BUDGET", "dataset_settings", "DatasetSettings",
@@ -133,6 +133,17 @@ def train_cm(model: ClusteringModule, x, *, epochs: int, batch_size: int, seed: 
     hooks = [WeightAverage(start_epoch=epochs)] if average_last_epoch else []
     return fit(model, lambda m, xb: m.loss(xb), (x,), epochs=epochs + len(hooks), batch_size=batch_size,
                optimizer=optimizer, seed=seed, hooks=hooks, progress=progress, desc="CM")
+
+
+def fit_cm(x, n_clusters: int, *, alpha: float, epochs: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
+           progress: bool = False) -> ClusteringModule:
+    """The CM fitted on ``x`` as the authors fit it: one k-means++ seeding (:func:`kmeanspp_init`), then
+    :func:`train_cm` (Adam, eps 1e-3, and the final weight-averaging epoch).  Returns the trained module, on
+    ``x``'s device."""
+    model = ClusteringModule(x.shape[1], n_clusters, alpha=alpha).to(x.device)
+    kmeanspp_init(model, x, seed=seed)
+    train_cm(model, x, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
+    return model
 
 
 def supervised_cm_loss(logits: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor | None = None) -> torch.Tensor:
