@@ -628,6 +628,27 @@ for name, study_name in (("usps", "ch04_aecm_seeds"), ("mnist", "ch04_aecm_seeds
               f"{same[0]['epochs'][-1]['acc'] - deep_scores[name, 'aecm_pre'][0]['acc']:+.4f}")
 
 # %% [markdown]
+# The start of AE-CM+pre (the CM trained on the frozen codes, before any joint epoch) is itself a clustering of the
+# codes. How much of its difference from k-means on the same codes is the Dirichlet prior on cluster sizes?
+# `benchmarks/long_schedule.py ch04_cm_prior` makes that start as this profile does, from the same autoencoders and
+# five seeds, once with the authors' $\alpha$ and once with $\alpha = 1$ (no prior); the next cell reads it.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+prior_study = results.benchmark_result("ch04_cm_prior_long_schedule", "python benchmarks/long_schedule.py ch04_cm_prior")
+if prior_study is not None:
+    print(f"{prior_study['experiment']}: commit {prior_study['commit']}, {prior_study['date']}, "
+          f"{prior_study['seconds'] / 60:.0f} min")
+    for one in prior_study["models"]:
+        for key in ("kmeans_acc", "authors_acc", "no_prior_acc"):
+            run.glue(f"cm_prior_{one['model']}_{key}", float(np.mean([r[key] for r in one["runs"]])))
+        for r in one["runs"]:
+            print(f"  {one['model']} seed {r['seed']}: k-means on the codes {r['kmeans_acc']:.3f}; CM on the codes with "
+                  f"alpha {r['authors_alpha']:g} {r['authors_acc']:.3f} (clusters of {r['authors_smallest']:,d} to "
+                  f"{r['authors_largest']:,d}), with alpha 1 {r['no_prior_acc']:.3f} ({r['no_prior_smallest']:,d} to "
+                  f"{r['no_prior_largest']:,d})")
+
+# %% [markdown]
 # **Reading the numbers.** Every number below is this run's (profile and commit in the provenance line
 # at the top) or, where the text says so, the study's (its provenance in the cell above).
 #
@@ -668,7 +689,13 @@ for name, study_name in (("usps", "ch04_aecm_seeds"), ("mnist", "ch04_aecm_seeds
 # seed of the pretraining itself, which the study keeps, is the part left unmeasured), and it is almost all there
 # before the joint epochs: the CM fitted on the frozen codes already scored {glue:text}`aecm_seeds_mnist_start_mean:.1%`
 # on average. At this profile's {glue:text}`aecm_seeds_mnist_epochs:d` joint epochs, the answer to the chapter's
-# question on MNIST is therefore about the CM on fixed codes, not yet about training them jointly. AE-CM+rand, which learns the
+# question on MNIST is therefore about the CM on fixed codes, not yet about training them jointly. And that start
+# owes most of its lead to the Dirichlet prior (the `ch04_cm_prior` study, means of five seeds): k-means on the codes
+# {glue:text}`cm_prior_mnist_kmeans_acc:.1%`, the CM on them with $\alpha = 1$
+# {glue:text}`cm_prior_mnist_no_prior_acc:.1%`, with the authors' $\alpha$ {glue:text}`cm_prior_mnist_authors_acc:.1%`
+# (on USPS, where the authors' $\alpha$ is 3: {glue:text}`cm_prior_usps_kmeans_acc:.1%`,
+# {glue:text}`cm_prior_usps_no_prior_acc:.1%` and {glue:text}`cm_prior_usps_authors_acc:.1%`). MNIST's digits come
+# in nearly equal numbers, and the prior pulls the clusters towards equal sizes (the study's cell prints them). AE-CM+rand, which learns the
 # embedding from scratch, reached {glue:text}`aecm_rand_mnist_acc:.1%`: it needs the long schedule most (the
 # authors train it 1,000 epochs).
 #
