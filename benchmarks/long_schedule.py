@@ -622,13 +622,10 @@ def ch04_pretraining_model(model_name: str, seed: int, checkpoints: list[int], d
             **_provenance(torch), "checkpoints": rows}
 
 
-def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int], dataset: str = "usps") -> dict:
-    """Notebook 04b's AE-CM+pre on ``dataset`` as the ``cpu`` profile trains it, from its seed-``seed`` pretrained autoencoder,
-    with the k-means, CM and joint-training seed ``seed + i`` of model ``seed_i``; ACC after the start and after each
-    of ``max(checkpoints)`` joint epochs (how much of one run's score is its seed)."""
-    from sklearn.cluster import KMeans
-
-    from clustutils import autoencoders, metrics
+def _ch04_notebook_autoencoder(dataset: str, seed: int) -> tuple:
+    """Notebook 04b's ``cpu`` start on all of ``dataset``: ``(torch, deep settings, data set settings, x, y,
+    autoencoder, codes)``, the autoencoder the notebook's seed-``seed`` one (cached by its settings)."""
+    from clustutils import autoencoders
     from clustutils.data import load
     from clustutils.papers import ch04_cm as cm
 
@@ -637,8 +634,21 @@ def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int], da
     data = load(dataset, "all")
     x, y = torch.from_numpy(data.features()), data.labels
     ae, _, _ = autoencoders.pretrained_autoencoder(x, p.aecm_n_latent, epochs=cm.for_dataset(deep.pretrain_epochs, dataset),
-                                                   seed=seed, dataset=dataset, progress=False)  # the notebook's, cached
-    codes, run_seed = autoencoders.encode(ae.encoder, x), seed + int(model_name.split("_")[1])
+                                                   seed=seed, dataset=dataset, progress=False)
+    return torch, deep, p, x, y, ae, autoencoders.encode(ae.encoder, x)
+
+
+def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int], dataset: str = "usps") -> dict:
+    """Notebook 04b's AE-CM+pre on ``dataset`` as the ``cpu`` profile trains it, from its seed-``seed`` pretrained autoencoder,
+    with the k-means, CM and joint-training seed ``seed + i`` of model ``seed_i``; ACC after the start and after each
+    of ``max(checkpoints)`` joint epochs (how much of one run's score is its seed)."""
+    from sklearn.cluster import KMeans
+
+    from clustutils import autoencoders, metrics
+    from clustutils.papers import ch04_cm as cm
+
+    torch, deep, p, x, y, ae, codes = _ch04_notebook_autoencoder(dataset, seed)
+    run_seed = seed + int(model_name.split("_")[1])
     kmeans_acc = metrics.clustering_scores(y, KMeans(10, n_init=deep.kmeans_restarts, random_state=run_seed)
                                            .fit(codes.numpy()).labels_)["acc"]
     torch.manual_seed(run_seed)  # as clustutils.papers.ch04_cm.train_deep
@@ -666,17 +676,11 @@ def ch04_cm_prior_model(model_name: str, seed: int, checkpoints: list[int]) -> d
     import numpy as np
     from sklearn.cluster import KMeans
 
-    from clustutils import autoencoders, metrics
-    from clustutils.data import load
+    from clustutils import metrics
     from clustutils.papers import ch04_cm as cm
 
-    torch = _setup()
-    deep, p = cm.DEEP_BUDGET.settings("cpu"), cm.dataset_settings(model_name)
-    data = load(model_name, "all")
-    x, y = torch.from_numpy(data.features()), data.labels
-    ae, _, _ = autoencoders.pretrained_autoencoder(x, p.aecm_n_latent, epochs=cm.for_dataset(deep.pretrain_epochs, model_name),
-                                                   seed=seed, dataset=model_name, progress=False)  # the notebook's, cached
-    codes, runs = autoencoders.encode(ae.encoder, x), []
+    torch, deep, p, x, y, ae, codes = _ch04_notebook_autoencoder(model_name, seed)
+    runs = []
     for run_seed in range(seed, seed + 5):
         row = {"seed": run_seed, "kmeans_acc": metrics.cluster_acc(
             y, KMeans(10, n_init=deep.kmeans_restarts, random_state=run_seed).fit(codes.numpy()).labels_)}
