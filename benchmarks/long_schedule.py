@@ -140,7 +140,7 @@ def _provenance(torch) -> dict:
 
     from clustutils.train import host_name
 
-    return {"host": host_name(), "torch": torch.__version__, "numpy": np.__version__}
+    return {"host": host_name(), "device": "cpu", "torch": torch.__version__, "numpy": np.__version__}  # as _setup
 
 
 def ch01_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
@@ -510,10 +510,11 @@ def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
         km = KMeans(10, n_init=full.kmeans_restarts, random_state=seed).fit(codes)
         row = {"epoch": epoch, "mse": loss, "pretrain_seconds": seconds,
                "ae_kmeans": metrics.clustering_scores(y, km.labels_)}
-        for name, extra in (("DEC", {}), ("IDEC", {"gamma": 0.1})):  # notebook 04b's settings
+        for name in ("dec", "idec"):  # notebook 04b's settings
             start = autoencoders.Autoencoder(x.shape[1], n_latent)
             start.load_state_dict(state)
-            model, scores, t0 = getattr(baselines, name)(start, km.cluster_centers_, **extra), [], time.time()
+            model, scores, t0 = getattr(baselines, name.upper())(start, km.cluster_centers_,
+                                                                 **cm.BASELINE_OPTIONS[name]), [], time.time()
 
             def score(e: int, _loss: float) -> None:
                 if e + 1 in cluster_epochs:
@@ -522,7 +523,7 @@ def ch04_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
 
             autoencoders.train_clustering(model, x, epochs=max(cluster_epochs), batch_size=256, seed=seed,
                                           progress=False, on_epoch_end=score)
-            row[name.lower()] = scores
+            row[name] = scores
         rows.append(row)
         print(f"{model_name}: from pretraining epoch {epoch}: {row}", file=sys.stderr, flush=True)
     return {"model": model_name, "n_latent": n_latent, "kmeans_restarts": full.kmeans_restarts,
@@ -668,6 +669,31 @@ def ch04_aecm_seeds_model(model_name: str, seed: int, checkpoints: list[int], da
     return {"model": model_name, "dataset": dataset, "seed": run_seed, **_provenance(torch), "ae_kmeans_acc": kmeans_acc, "epochs": scores}
 
 
+def ch04_deep_seeds_model(model_name: str, seed: int, checkpoints: list[int], dataset: str = "mnist") -> dict:
+    """Notebook 04b's run ``seed + i`` on ``dataset`` as the ``cpu`` profile trains it, for model ``seed_i``: the
+    autoencoder pretrained with that seed, k-means on its codes, and AE-CM+pre and the four baselines trained from
+    that start by :func:`~clustutils.papers.ch04_cm.train_deep` for ``max(checkpoints)`` epochs each (the ``cpu``
+    profile's MNIST count by default); ACC, NMI and ARI of each (how much of a deep row is its seed, pretraining
+    included)."""
+    from sklearn.cluster import KMeans
+
+    from clustutils import metrics
+    from clustutils.papers import ch04_cm as cm
+
+    run_seed = seed + int(model_name.split("_")[1])
+    torch, deep, p, x, y, ae, codes = _ch04_notebook_autoencoder(dataset, run_seed)
+    spec = cm.deep_spec(dataset, deep, 10)
+    spec["epochs"] = dict.fromkeys(spec["epochs"], max(checkpoints))
+    start = KMeans(10, n_init=deep.kmeans_restarts, random_state=run_seed).fit(codes.numpy())
+    scores = {"ae_kmeans": metrics.clustering_scores(y, start.labels_)}
+    for method in ("aecm_pre", *cm.BASELINE_OPTIONS):
+        model, seconds = cm.train_deep(method, x, ae, start, spec, run_seed)
+        scores[method] = {**metrics.clustering_scores(y, model.predict(x).numpy()), "seconds": round(seconds, 1)}
+        print(f"{model_name}: {method} ACC {scores[method]['acc']:.3f}", file=sys.stderr, flush=True)
+    return {"model": model_name, "dataset": dataset, "seed": run_seed, **_provenance(torch),
+            "epochs": max(checkpoints), "scores": scores}
+
+
 def ch04_cm_prior_model(model_name: str, seed: int, checkpoints: list[int]) -> dict:
     """AE-CM+pre's start on data set ``model_name`` as the ``cpu`` profile makes it (:func:`aecm_start` from the
     notebook's seed-``seed`` pretrained autoencoder, the CM trained ``max(checkpoints)`` epochs on the frozen codes),
@@ -776,6 +802,11 @@ CHAPTERS = {
                       "experiment": "chapter 4, AE-CM+pre's start as the cpu profile makes it (the CM trained {last} "
                                     "epochs on the frozen codes of the first seed's pretrained autoencoder) with the "
                                     "authors' alpha and with alpha = 1, five seeds for k-means and the CM"},
+    "ch04_deep_seeds_mnist": {"worker": ch04_deep_seeds_model, "models": tuple(f"seed_{i}" for i in range(5)),
+                              "checkpoints": [4],
+                              "experiment": "chapter 4, notebook 04b's MNIST deep rows as the cpu profile trains them "
+                                            "(30 pretraining epochs, {last} clustering epochs), five seeds, "
+                                            "pretraining included"},
     "ch04_aecm_seeds_mnist": {"worker": functools.partial(ch04_aecm_seeds_model, dataset="mnist"),
                               "models": tuple(f"seed_{i}" for i in range(5)), "checkpoints": list(range(1, 5)),
                               "experiment": "chapter 4, AE-CM+pre on MNIST as the cpu profile trains it, from the first "

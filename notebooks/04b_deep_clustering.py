@@ -207,8 +207,7 @@ per_set = {name: cm.dataset_settings(name) for name in names}  # the authors' co
 pretrain_epochs, joint_epochs, rand_epochs, baseline_epochs = (
     {name: cm.for_dataset(value, name) for name in names}
     for value in (settings.pretrain_epochs, settings.joint_epochs, settings.rand_epochs, settings.baseline_epochs))
-baselines = ["DEC", "IDEC", "DCN", "DKM"]
-baseline_settings = {"DEC": {}, "IDEC": {"gamma": 0.1}, "DCN": {"lam": 1.0}, "DKM": {"lam": 1.0, "inverse_temperature": 1000.0}}
+baselines = [method.upper() for method in cm.BASELINE_OPTIONS]  # DEC, IDEC, DCN, DKM and their options
 for name in names:
     p = per_set[name]
     values = "the authors' values" if p.source == name else f"fallback: the authors' {p.source} values"
@@ -249,12 +248,7 @@ for name, r in tqdm([(name, r) for name in names for r in range(deep_runs)], des
     starts[name, run_seed] = ae, KMeans(n_clusters[name], n_init=kmeans_restarts, random_state=run_seed).fit(codes)
 
 # every deep model from its shared start: independent trainings, on the CPU's cores at once
-specs = {name: {"n_clusters": n_clusters[name], "alpha": per_set[name].aecm_alpha, "beta": per_set[name].aecm_beta,
-                "lam": per_set[name].aecm_lam,
-                "batch": per_set[name].aecm_batch, "cm_epochs": cm_pretrain_epochs, "kmeans_restarts": kmeans_restarts,
-                "epochs": {"aecm_pre": joint_epochs[name], "aecm_rand": rand_epochs[name],
-                           **{b.lower(): baseline_epochs[name] for b in baselines}},
-                "options": {b.lower(): baseline_settings[b] for b in baselines}} for name in names}
+specs = {name: cm.deep_spec(name, settings, n_clusters[name]) for name in names}
 jobs = [(method, tensors[name], *starts[name, seed], specs[name], seed) for name, seed in starts for method in cm.DEEP_METHODS]
 trained = iter(run_jobs(cm.train_deep, jobs, device=run.device, desc="deep models"))
 for (name, seed), (ae, ae_km) in starts.items():  # the rows in the order of the table: AE + k-means first

@@ -227,3 +227,18 @@ def test_train_deep_jobs_train_each_method_and_give_in_workers_what_they_give_he
     assert len({tuple(p.tolist()) for p in predictions}) > 1  # the methods differ, so the order is checked
     with pytest.raises(ValueError, match="unknown deep method"):
         cm.train_deep("kmeans", x, ae, kmeans_start, spec, 0)
+
+
+def test_deep_spec_takes_each_data_sets_settings_and_every_method_its_epochs():
+    """The spec notebook 04b and its seed study train from: USPS's own AE-CM values and epochs in ``cpu``, MNIST's
+    for another data set, an epoch count for every deep method and the baselines' options."""
+    cpu = cm.DEEP_BUDGET.settings("cpu")
+    usps, other = cm.deep_spec("usps", cpu, 10), cm.deep_spec("svhn", cpu, 7)
+    authors = cm.dataset_settings("usps")
+    assert (usps["alpha"], usps["beta"], usps["batch"]) == (authors.aecm_alpha, authors.aecm_beta, authors.aecm_batch)
+    assert set(usps["epochs"]) == set(cm.DEEP_METHODS)
+    assert usps["epochs"]["aecm_pre"] == cm.for_dataset(cpu.joint_epochs, "usps") != cm.for_dataset(cpu.joint_epochs, "mnist")
+    assert usps["epochs"]["idec"] == cm.for_dataset(cpu.baseline_epochs, "usps")
+    assert other["epochs"] == cm.deep_spec("mnist", cpu, 7)["epochs"] and other["n_clusters"] == 7
+    assert other["alpha"] == cm.dataset_settings("mnist").aecm_alpha
+    assert usps["options"]["idec"] == {"gamma": 0.1} and set(usps["options"]) == set(cm.DEEP_METHODS) - {"aecm_pre", "aecm_rand"}

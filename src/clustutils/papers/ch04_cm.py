@@ -31,7 +31,8 @@ __all__ = ["cm_loss_terms", "ClusteringModule", "kmeanspp_init", "isotropic_gmm_
            "supervised_cm_loss", "train_supervised", "classification_error", "AUTHORS_CM", "AUTHORS_AECM", "AUTHORS_LAMBDA",
            "scaled_alpha",
            "Settings", "BUDGET", "DeepSettings", "DEEP_BUDGET", "dataset_settings", "DatasetSettings",
-           "for_dataset", "AECM", "aecm_start", "orthonormality_penalty", "DEEP_METHODS", "train_deep"]
+           "for_dataset", "AECM", "aecm_start", "orthonormality_penalty", "DEEP_METHODS", "BASELINE_OPTIONS",
+           "deep_spec", "train_deep"]
 
 LOG_EPS = 1e-10
 
@@ -447,6 +448,23 @@ def aecm_start(ae: Autoencoder, codes, n_clusters: int, *, alpha: float, beta: f
 
 #: Notebook 04b's deep models, trained from a data set's shared start by :func:`train_deep`.
 DEEP_METHODS = ("aecm_pre", "aecm_rand", "dec", "idec", "dcn", "dkm")
+#: The deep baselines' keyword arguments (classes of :mod:`~clustutils.papers.baselines`): IDEC's weight of the
+#: clustering loss 0.1 (its paper), DCN's and DKM's lambda 1, DKM's inverse temperature 1000 (its DKMp variant).
+BASELINE_OPTIONS = {"dec": {}, "idec": {"gamma": 0.1}, "dcn": {"lam": 1.0},
+                    "dkm": {"lam": 1.0, "inverse_temperature": 1000.0}}
+
+
+def deep_spec(dataset: str, deep: DeepSettings, n_clusters: int) -> dict:
+    """The ``spec`` of :func:`train_deep` for ``dataset`` under ``deep`` (a profile's :data:`DEEP_BUDGET` settings):
+    the authors' per-data-set AE-CM values (:func:`dataset_settings`), each method's epochs, the baselines' options."""
+    p = dataset_settings(dataset)
+    baseline_epochs = for_dataset(deep.baseline_epochs, dataset)
+    return {"n_clusters": n_clusters, "alpha": p.aecm_alpha, "beta": p.aecm_beta, "lam": p.aecm_lam,
+            "batch": p.aecm_batch, "cm_epochs": deep.cm_pretrain_epochs, "kmeans_restarts": deep.kmeans_restarts,
+            "epochs": {"aecm_pre": for_dataset(deep.joint_epochs, dataset),
+                       "aecm_rand": for_dataset(deep.rand_epochs, dataset),
+                       **dict.fromkeys(BASELINE_OPTIONS, baseline_epochs)},
+            "options": BASELINE_OPTIONS}
 
 
 def train_deep(method: str, x, ae: Autoencoder, kmeans_start, spec: dict, seed: int) -> tuple[nn.Module, float]:
