@@ -622,13 +622,11 @@ print(results.format_table(mine))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-long_run = results.benchmark_result("ch01_long_schedule", "python benchmarks/long_schedule.py ch01")
+long_run = results.study("ch01")
 if long_run is not None:
     curves = {m["model"]: m["checkpoints"] for m in long_run["models"]}
     long_paper = {r["experiment"]: float(r["paper_value"]) for r in results.paper_values()  # the run is on MNIST
                   if r["notebook"] == run.notebook and r["dataset"] == "mnist" and r["metric"] == "majority_acc"}
-    print(f"{long_run['experiment']}: seed {long_run['seed']}, device cpu, commit {long_run['commit']}, {long_run['date']}, "
-          f"{long_run['seconds'] / 60:.0f} min, host {long_run['models'][0]['host']}, torch {long_run['models'][0]['torch']}")
     for name, points in curves.items():
         print(f"{name:12s} majority ACC after", ", ".join(f"{p['epoch']}: {p['majority_acc']:.2%}" for p in points))
     print("ae_kmeans    by lowest inertia after", ", ".join(f"{p['epoch']}: {p['majority_acc_by_inertia']:.2%}"

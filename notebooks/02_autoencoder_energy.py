@@ -497,10 +497,8 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 run.glue("rate_extensions", settings.finetune_rate_extensions)
-rates = results.benchmark_result("ch02_rates_long_schedule", "python benchmarks/long_schedule.py ch02_rates")
+rates = results.study("ch02_rates")
 if rates is not None:
-    print(f"{rates['experiment']}: seed {rates['seed']}, device cpu, commit {rates['commit']}, {rates['date']}, "
-          f"{rates['seconds'] / 60:.0f} min, host {rates['models'][0]['host']}, torch {rates['models'][0]['torch']}")
     print("validation error after the epoch the validation digits pick, by fine-tuning rate:")
     for m in rates["models"]:
         picked = min(m["rates"], key=lambda r: r["val_error"])  # the first rate of lowest validation error
@@ -643,12 +641,9 @@ for name in ("n_hidden", "pretrain_epochs", "finetune_epochs", "n_factors"):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-long_run = results.benchmark_result("ch02_long_schedule", "python benchmarks/long_schedule.py ch02")
+long_run = results.study("ch02")
 if long_run is not None:
     long = {m["model"]: m for m in long_run["models"]}
-    first = long_run["models"][0]
-    print(f"{long_run['experiment']}: seed {long_run['seed']}, device cpu, commit {long_run['commit']}, "
-          f"{long_run['date']}, {long_run['seconds'] / 60:.0f} min, host {first['host']}, torch {first['torch']}")
     for name, m in long.items():
         print(f"{name}: {m['n_hidden']} units, {m['pretrain_epochs']} pretraining epochs; test error after",
               ", ".join(f"{c['epoch']}: {c['test_error']:.2%} (epoch {c['best_epoch']})" for c in m["checkpoints"]))
@@ -694,11 +689,9 @@ if long_run is not None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-validation = results.benchmark_result("ch02_validation_long_schedule", "python benchmarks/long_schedule.py ch02_validation")
+validation = results.study("ch02_validation")
 if validation is not None:
     first = validation["models"][0]
-    print(f"{validation['experiment']}: seed {validation['seed']}, device cpu, commit {validation['commit']}, "
-          f"{validation['date']}, {validation['seconds'] / 60:.0f} min, host {first['host']}, torch {first['torch']}")
     for m in validation["models"]:
         print(f"contraction weight {m['contraction_weight']:g}: epoch {m['best_epoch']} picked, validation error "
               f"{m['val_error']:.2%}, test error {m['test_error']:.2%}; retrained on all training digits "
@@ -725,13 +718,11 @@ if validation is not None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-tuning = results.benchmark_result("ch02_tuning_long_schedule", "python benchmarks/long_schedule.py ch02_tuning")
+tuning = results.study("ch02_tuning")
 if tuning is not None:
     grid = [m for m in tuning["models"] if not m["model"].startswith("retrain_")]
     (retrained,) = [m for m in tuning["models"] if m["model"].startswith("retrain_")]
     chosen = min(grid, key=lambda m: m["val_error"])  # the validation digits choose (first of ties), as the study did
-    print(f"{tuning['experiment']}: seed {tuning['seed']}, device cpu, commit {tuning['commit']}, {tuning['date']}, "
-          f"{tuning['seconds'] / 60:.0f} min, host {grid[0]['host']}, torch {grid[0]['torch']}")
     for m in grid:
         print(f"{m['n_hidden']:3d} units, rate {m['learning_rate']:<5g} weight decay {m['weight_decay']:<6g}: epoch "
               f"{m['best_epoch']:2d} picked, validation error {m['val_error']:.2%}, test error {m['test_error']:.2%}")
@@ -761,14 +752,12 @@ if tuning is not None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-units = results.benchmark_result("ch02_units_long_schedule", "python benchmarks/long_schedule.py ch02_units")
+units = results.study("ch02_units")
 if units is not None and tuning is not None:
     setting = lambda m: (m["learning_rate"], m["weight_decay"], m["pretrain_epochs"], len(m["epochs"]))  # noqa: E731
     if any(setting(m) != setting(chosen) for m in units["models"]):
         raise ValueError("ch02_units did not train at the setting ch02_tuning picked: rerun it")
     sizes = sorted([m for m in grid if setting(m) == setting(chosen)] + units["models"], key=lambda m: m["n_hidden"])
-    print(f"{units['experiment']}: seed {units['seed']}, device cpu, commit {units['commit']}, {units['date']}, "
-          f"{units['seconds'] / 60:.0f} min, host {units['models'][0]['host']}, torch {units['models'][0]['torch']}")
     for m in sizes:
         print(f"{m['n_hidden']:3d} units, rate {m['learning_rate']:g}, weight decay {m['weight_decay']:g}: epoch "
               f"{m['best_epoch']:2d} picked, validation error {m['val_error']:.2%}, test error {m['test_error']:.2%}")
@@ -793,13 +782,9 @@ if units is not None and tuning is not None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-filter_norms = results.benchmark_result("ch02_filter_norms_long_schedule",
-                                        "python benchmarks/long_schedule.py ch02_filter_norms")
+filter_norms = results.study("ch02_filter_norms")
 if filter_norms is not None:
     variants = {m["model"]: m for m in filter_norms["models"]}
-    print(f"{filter_norms['experiment']}: seed {filter_norms['seed']}, device cpu, commit {filter_norms['commit']}, "
-          f"{filter_norms['date']}, {filter_norms['seconds'] / 60:.0f} min, host {variants['none']['host']}, "
-          f"torch {variants['none']['torch']}")
     for name, m in variants.items():
         print(f"equal norms in {name:<11}: " + "; ".join(
             f"of the first {c['epoch']} epochs {c['best_epoch']} picked, validation {c['val_error']:.2%}, "
@@ -833,13 +818,9 @@ if filter_norms is not None:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pretraining = results.benchmark_result("ch02_pretraining_long_schedule",
-                                       "python benchmarks/long_schedule.py ch02_pretraining")
+pretraining = results.study("ch02_pretraining")
 if pretraining is not None:
     points = [m for m in pretraining["models"] if not m["on_all_digits"]]
-    print(f"{pretraining['experiment']}: seed {pretraining['seed']}, device cpu, commit {pretraining['commit']}, "
-          f"{pretraining['date']}, {pretraining['seconds'] / 60:.0f} min, host {points[0]['host']}, "
-          f"torch {points[0]['torch']}")
     for m in pretraining["models"]:
         print(f"pretrained at {m['pretrain_learning_rate']:g} for {m['pretrain_epochs']:3d} epochs"
               + (" with the validation digits" if m["on_all_digits"] else "")

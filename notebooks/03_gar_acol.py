@@ -737,14 +737,12 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 from clustutils import results  # noqa: E402
 
-pairs_run = results.benchmark_result("ch03_rotations_long_schedule", "python benchmarks/long_schedule.py ch03_rotations")
-all_eight_run = results.benchmark_result("ch03_long_schedule", "python benchmarks/long_schedule.py ch03")
+pairs_run = results.study("ch03_rotations")
+all_eight_run = results.study("ch03")
 if pairs_run is not None:
     pair_label = {"rot_t1_t2": "{T1, T2}", "rot_t1_t3": "{T1, T3}"}
     pairs = {pair_label[m["model"]]: {c["epoch"]: c for c in m["checkpoints"]} for m in pairs_run["models"]}
     first = pairs_run["models"][0]
-    print(f"{pairs_run['experiment']}: seed {pairs_run['seed']}, device cpu, commit {pairs_run['commit']}, "
-          f"{pairs_run['date']}, {pairs_run['seconds'] / 60:.0f} min, host {first['host']}, torch {first['torch']}")
     for label, points in pairs.items():
         print(f"{label}: " + "; ".join(f"epoch {e}: ACC {c['acc']:.3f}, pretext {c['pretext_acc']:.3f}, "
                                        f"silent F {c['silent_f_units']:.2f}" for e, c in points.items()))
@@ -834,11 +832,9 @@ print(results.format_table(mine))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-long_run = results.benchmark_result("ch03_long_schedule", "python benchmarks/long_schedule.py ch03")
+long_run = results.study("ch03")
 if long_run is not None:
     (study,) = long_run["models"]
-    print(f"{long_run['experiment']}: seed {long_run['seed']}, device cpu, commit {long_run['commit']}, "
-          f"{long_run['date']}, {long_run['seconds'] / 3600:.1f} h, host {study['host']}, torch {study['torch']}")
     long_curve = {c["epoch"]: c["acc"] for c in study["checkpoints"]}
     print("MNIST test ACC after epoch " + ", ".join(f"{e}: {acc:.3f}" for e, acc in long_curve.items()))
     long_epochs = max(long_curve)

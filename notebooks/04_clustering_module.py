@@ -375,9 +375,8 @@ run.glue("cm_epochs_mnist", cm.for_dataset(settings.cm_epochs, "mnist"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-rates = results.benchmark_result("ch04_cm_rates_long_schedule", "python benchmarks/long_schedule.py ch04_cm_rates")
+rates = results.study("ch04_cm_rates")
 if rates is not None:
-    print(f"{rates['experiment']}: commit {rates['commit']}, {rates['date']}, {rates['seconds'] / 60:.0f} min")
     for study in rates["models"]:
         name, by_rate = study["model"], {}
         for r in study["cpu_runs"]:

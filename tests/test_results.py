@@ -142,13 +142,23 @@ def test_the_committed_results_table_is_the_registry_rendered():
         "book/_generated/results_table.md is stale: run `clustutils results --markdown --output book/_generated/results_table.md`")
 
 
-def test_benchmark_result_reads_the_books_study_or_says_how_to_make_it(tmp_path, capsys):
+def test_study_reads_the_books_study_says_where_it_came_from_or_how_to_make_it(tmp_path, capsys):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "_toc.yml").write_text("root: intro\n")
     inside = tmp_path / "notebooks"
-    assert results.benchmark_result("ch09_study", "python benchmarks/study.py", start=inside) is None
+    assert results.study("ch09", start=inside) is None
     said = capsys.readouterr().out
-    assert said.startswith(f"no {tmp_path / 'benchmarks' / 'results' / 'ch09_study.json'}") and "`python benchmarks/study.py`" in said
+    assert said.startswith(f"no {tmp_path / 'benchmarks' / 'results' / 'ch09_long_schedule.json'}")
+    assert "`python benchmarks/long_schedule.py ch09`" in said
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
-    (tmp_path / "benchmarks" / "results" / "ch09_study.json").write_text('{"seed": 0}')
-    assert results.benchmark_result("ch09_study", "python benchmarks/study.py", start=inside) == {"seed": 0}
+    model = {"model": "a", "host": "AMD EPYC, 2 cores", "torch": "2.14.1"}
+    record = {"experiment": "chapter 9, one model", "seed": 3, "commit": "abc1234", "date": "2026-12-08",
+              "seconds": 150, "models": [model]}
+    (tmp_path / "benchmarks" / "results" / "ch09_long_schedule.json").write_text(json.dumps(record))
+    assert results.study("ch09", start=inside) == record
+    assert capsys.readouterr().out == ("chapter 9, one model: seed 3, device cpu, commit abc1234, 2026-12-08, 2 min, "
+                                       "host AMD EPYC, 2 cores, torch 2.14.1\n")
+    record.update(seconds=4 * 3600, models=[{**model, "device": "cuda (NVIDIA H200)"}])  # hours; a recorded device
+    (tmp_path / "benchmarks" / "results" / "ch09_long_schedule.json").write_text(json.dumps(record))
+    results.study("ch09", start=inside)
+    assert ", device cuda (NVIDIA H200), commit abc1234, 2026-12-08, 4.0 h, host" in capsys.readouterr().out

@@ -27,7 +27,7 @@ from . import env
 from .settings import PROFILES  # one list of profiles
 
 __all__ = ["PROFILES", "BOOK_PROFILES", "HEADLINES", "project_root", "git_commit", "paper_values", "record", "load_results",
-           "table", "format_table", "find_book", "benchmark_result", "notebook_sources", "chapter_number", "chapter_titles", "results_page", "overview_figure"]
+           "table", "format_table", "find_book", "study", "notebook_sources", "chapter_number", "chapter_titles", "results_page", "overview_figure"]
 
 BOOK_PROFILES = ("full", "gpu", "cpu")  # shown in the book, best first
 #: Each chapter's headline results (experiment, dataset, metric): the Results page's overview and figure.
@@ -70,18 +70,27 @@ def find_book(start: str | os.PathLike | None = None, upwards: bool = True) -> P
 
 
 
-def benchmark_result(name: str, command: str, start: str | os.PathLike | None = None) -> dict | None:
-    """A committed study from ``benchmarks/results/<name>.json`` of the book's checkout, or ``None``.
+def study(name: str, start: str | os.PathLike | None = None) -> dict | None:
+    """A committed study of ``benchmarks/long_schedule.py`` (``benchmarks/results/<name>_long_schedule.json`` of the
+    book's checkout), after printing where it came from; ``None`` where the file is missing.
 
-    Chapters read studies too long for any profile (``ch01_long_schedule``: chapter 1 on the paper's 500 epochs)
-    from the checkout they run in.  Where the file is missing (a notebook outside a checkout, on Colab), this
-    prints which ``command`` run in a checkout makes it, and returns ``None``.
+    Chapters read studies too long for any profile (``study("ch01")``: chapter 1 on the paper's 500 epochs) from the
+    checkout they run in.  The printed line gives what the study ran, its first seed, device, commit, date, wall time,
+    and the host and torch of its first model (each model records its own).  Where the file is missing (a notebook
+    outside a checkout, on Colab), it prints the command that makes it instead.
     """
-    path = (find_book(start) or Path(start or Path.cwd()).resolve()) / "benchmarks" / "results" / f"{name}.json"
+    path = (find_book(start) or Path(start or Path.cwd()).resolve()) / "benchmarks" / "results" / f"{name}_long_schedule.json"
     if not path.is_file():
-        print(f"no {path}: `{command}` in a checkout of the book makes it")
+        print(f"no {path}: `python benchmarks/long_schedule.py {name}` in a checkout of the book makes it")
         return None
-    return json.loads(path.read_text())
+    record = json.loads(path.read_text())
+    first, seconds = record["models"][0], record["seconds"]
+    took = f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    # long_schedule.py has only ever run on the CPU; studies before December 2026 did not record it
+    print(f"{record['experiment']}: seed {record['seed']}, device {first.get('device', 'cpu')}, commit {record['commit']}, "
+          f"{record['date']}, {took}, host {first['host']}, torch {first['torch']}")
+    return record
+
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
     """The book's root folder (:func:`find_book`), where notebooks record their results.
