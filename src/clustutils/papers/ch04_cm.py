@@ -303,7 +303,8 @@ _SMOKE = {
     "cm_epochs": ({"mnist": 3, "usps": 5}, "CI"), "supervised_images": (2000, "CI"),
 }
 _DEEP_CPU = {
-    "deep_runs": (1, "time: one run per deep method"),
+    "deep_runs": (1, "time: one run per deep method (benchmarks/long_schedule.py ch04_deep_seeds_mnist: MNIST's "
+                     "rows over five seeds, pretraining included)"),
     "pretrain_epochs": ({"mnist": 30, "usps": 30}, "time: an MNIST autoencoder epoch takes about 19 s on one core "
                                                  "(measured, benchmarks/long_schedule.py ch04); 30 epochs, the gpu "
                                                  "profile's, raised IDEC by 8 points over 5 there (full: 100)"),
