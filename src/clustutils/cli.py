@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--book", help="the book's folder (default: found upwards from the working directory)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute notebooks with papermill")
-    run.add_argument("notebook", help="'all', a number such as 02, or a notebook name")
+    run.add_argument("notebook", help="'all', a chapter number such as 04 (every notebook of the chapter: 04 and 04b), "
+                     "or a notebook name such as 04b or 04_clustering_module")
     run.add_argument("--profile", choices=results.PROFILES)
     run.add_argument("--output", help="folder for the executed notebooks (default: the paired .ipynb beside the "
                                       "source for cpu, gpu and full; _build/<profile> otherwise)")
