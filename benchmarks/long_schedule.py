@@ -88,6 +88,10 @@ epochs.
 USPS (the CM trained on the frozen codes) with the authors' alpha and with alpha = 1, five seeds: how much of the
 start's lead over k-means on the codes is the Dirichlet prior on cluster sizes.
 
+``ch04_deep_seeds_mnist`` (about 45 minutes on 2 cores, seed 0's autoencoder cached): notebook 04b's MNIST deep rows
+as the ``cpu`` profile trains them, seeds 0-4 with the pretraining included (k-means on the codes, AE-CM+pre, DEC,
+IDEC, DCN and DKM, 4 clustering epochs each): each row's spread over seeds.
+
     python benchmarks/long_schedule.py          # chapter 1 (the default)
     python benchmarks/long_schedule.py ch02
     python benchmarks/long_schedule.py ch02_validation
@@ -105,6 +109,7 @@ start's lead over k-means on the codes is the Dirichlet prior on cluster sizes.
     python benchmarks/long_schedule.py ch04_aecm_seeds
     python benchmarks/long_schedule.py ch04_aecm_seeds_mnist
     python benchmarks/long_schedule.py ch04_cm_prior
+    python benchmarks/long_schedule.py ch04_deep_seeds_mnist
 
 Writes ``benchmarks/results/<chapter>_long_schedule.json``; the chapter shows it beside its own run.
 """
